@@ -1,0 +1,1 @@
+"""ChatTree: a GraphQL backend for branching LLM conversations."""

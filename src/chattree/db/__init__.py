@@ -1,0 +1,1 @@
+"""Persistence: typed models, the engine, migrations and the tree queries."""

@@ -1,0 +1,129 @@
+"""The tables: users own conversations, conversations own a tree of messages.
+
+The tree is an adjacency list (`parent_id`) with the depth stored, so appending a message
+writes one row whatever the depth. Ids are allocated in insertion order and are the total
+"newest" order of messages: two inserts in the same microsecond still differ by id.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    false,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from chattree.db.types import BigId, UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Role(enum.StrEnum):
+    SYSTEM = "SYSTEM"
+    USER = "USER"
+    ASSISTANT = "ASSISTANT"
+
+
+class Status(enum.StrEnum):
+    COMPLETE = "COMPLETE"
+    STREAMING = "STREAMING"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    INTERRUPTED = "INTERRUPTED"
+
+
+def enum_column(kind: type[enum.StrEnum], name: str) -> Enum:
+    # Stored as plain strings with a CHECK, so adding a value never needs a PostgreSQL type.
+    return Enum(kind, name=name, native_enum=False, create_constraint=True, length=16)
+
+
+class ServerSecret(Base):
+    """Values generated once and shared by every process, e.g. the JWT secret."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    # "<scheme>$<data>": argon2 hashes or plain text, so switching USE_HASH locks nobody out.
+    password: Mapped[str] = mapped_column(Text)
+    personality: Mapped[str | None] = mapped_column(Text)
+    # Bumped on password change: tokens carry it, older ones stop working.
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_user_updated", "user_id", "updated_at", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    # True while the model may still replace the provisional title.
+    title_pending: Mapped[bool] = mapped_column(default=False, server_default=false())
+    model: Mapped[str] = mapped_column(String(200))
+    # The message the user is on. No foreign key: it would make the two tables reference
+    # each other; a dangling value falls back to the newest message.
+    current_message_id: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_conversation", "conversation_id", "id"),
+        Index("ix_messages_parent", "parent_id", "id"),
+        Index("ix_messages_streaming", "status", "heartbeat_at"),
+        CheckConstraint("depth >= 0", name="depth_not_negative"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "message_role"))
+    content: Mapped[str] = mapped_column(Text, default="")
+    reasoning: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[Status] = mapped_column(enum_column(Status, "message_status"))
+    error: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(200))
+    depth: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # While STREAMING: the number of the last live event whose text the row holds, and
+    # when the generating process last proved it was alive.
+    seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

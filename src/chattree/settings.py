@@ -1,0 +1,194 @@
+"""Every environment variable the server reads, parsed and validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+T = TypeVar("T")
+
+ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class SettingsError(ValueError):
+    """A variable holds a value the server cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str = "sqlite+aiosqlite:///data/database.db"
+    signature: str | None = None
+    use_hash: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model_base_url: str = "http://127.0.0.1:11434/v1"
+    model_api_key: str = ""
+    default_model: str | None = None
+    token_ttl_seconds: int = 7 * 24 * 3600
+    max_message_length: int = 100_000
+    max_query_depth: int = 15
+    model_connect_timeout: float = 10.0
+    model_first_token_timeout: float = 120.0
+    model_idle_timeout: float = 60.0
+    flush_interval: float = 1.0
+    heartbeat_interval: float = 5.0
+    stale_after: float = 30.0
+    shutdown_grace: float = 10.0
+    login_attempts_per_minute: int = 10
+    log_level: str = "INFO"
+
+    @property
+    def is_postgres(self) -> bool:
+        return make_url(self.db_url).get_backend_name() == "postgresql"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = Reader(os.environ if environ is None else environ)
+        settings = cls(
+            db_url=env.get("DB_URL", cls.db_url, parse_db_url),
+            signature=env.get("SIGNATURE", None, parse_secret),
+            use_hash=env.get("USE_HASH", cls.use_hash, parse_bool),
+            host=env.get("UVICORN_HOST", cls.host, str),
+            port=env.get("UVICORN_PORT", cls.port, port_number),
+            model_base_url=env.get("MODEL_BASE_URL", cls.model_base_url, parse_http_url),
+            model_api_key=env.get("MODEL_API_KEY", cls.model_api_key, str),
+            default_model=env.get("DEFAULT_MODEL", None, str) or None,
+            token_ttl_seconds=env.get("TOKEN_TTL_SECONDS", cls.token_ttl_seconds, positive_int),
+            max_message_length=env.get(
+                "MAX_MESSAGE_LENGTH", cls.max_message_length, positive_int
+            ),
+            max_query_depth=env.get("MAX_QUERY_DEPTH", cls.max_query_depth, positive_int),
+            model_connect_timeout=env.get(
+                "MODEL_CONNECT_TIMEOUT", cls.model_connect_timeout, positive_float
+            ),
+            model_first_token_timeout=env.get(
+                "MODEL_FIRST_TOKEN_TIMEOUT", cls.model_first_token_timeout, positive_float
+            ),
+            model_idle_timeout=env.get(
+                "MODEL_IDLE_TIMEOUT", cls.model_idle_timeout, positive_float
+            ),
+            flush_interval=env.get("FLUSH_INTERVAL", cls.flush_interval, positive_float),
+            heartbeat_interval=env.get(
+                "HEARTBEAT_INTERVAL", cls.heartbeat_interval, positive_float
+            ),
+            stale_after=env.get("STALE_AFTER", cls.stale_after, positive_float),
+            shutdown_grace=env.get("SHUTDOWN_GRACE", cls.shutdown_grace, non_negative_float),
+            login_attempts_per_minute=env.get(
+                "LOGIN_ATTEMPTS_PER_MINUTE", cls.login_attempts_per_minute, positive_int
+            ),
+            log_level=env.get("LOG_LEVEL", cls.log_level, log_level),
+        )
+        if settings.stale_after <= settings.heartbeat_interval:
+            raise SettingsError(
+                f"STALE_AFTER ({settings.stale_after}) must be longer than "
+                f"HEARTBEAT_INTERVAL ({settings.heartbeat_interval})"
+            )
+        return settings
+
+    def sqlite_path(self) -> Path | None:
+        """The database file when DB_URL is SQLite on disk, else None."""
+        url = make_url(self.db_url)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(url.database)
+
+
+class Reader:
+    """Reads one variable at a time and names it in any error."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def get(self, name: str, default: T, parse: Callable[[str], T]) -> T:
+        raw = self.environ.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return parse(raw.strip())
+        except ValueError as exc:
+            raise SettingsError(f"{name}={raw!r} is not valid: {exc}") from None
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def port_number(raw: str) -> int:
+    port = int_value(raw)
+    if not 0 < port < 65536:
+        raise ValueError("expected a port from 1 to 65535")
+    return port
+
+
+def int_value(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("expected an integer") from None
+
+
+def positive_int(raw: str) -> int:
+    value = int_value(raw)
+    if value <= 0:
+        raise ValueError("expected an integer above 0")
+    return value
+
+
+def non_negative_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("expected a finite number of seconds, 0 or more")
+    return value
+
+
+def positive_float(raw: str) -> float:
+    value = non_negative_float(raw)
+    if value == 0:
+        raise ValueError("expected a number of seconds above 0")
+    return value
+
+
+def parse_secret(raw: str) -> str:
+    if len(raw) < 32:
+        raise ValueError("a JWT secret needs at least 32 characters")
+    return raw
+
+
+def parse_http_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return raw
+
+
+def parse_db_url(raw: str) -> str:
+    try:
+        url: URL = make_url(raw)
+    except ArgumentError:
+        raise ValueError("not a database URL") from None
+    if url.drivername not in ASYNC_DRIVERS:
+        raise ValueError(
+            f"driver {url.drivername!r} is not async; use one of {', '.join(ASYNC_DRIVERS)} "
+            "(e.g. postgresql+asyncpg://user@host/db)"
+        )
+    return raw
+
+
+def log_level(raw: str) -> str:
+    value = raw.upper()
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return value

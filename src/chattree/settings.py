@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,12 +23,12 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     db_url: str = "sqlite+aiosqlite:///data/database.db"
-    signature: str | None = None
+    signature: str | None = field(default=None, repr=False)
     use_hash: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
     model_base_url: str = "http://127.0.0.1:11434/v1"
-    model_api_key: str = ""
+    model_api_key: str = field(default="", repr=False)
     default_model: str | None = None
     token_ttl_seconds: int = 7 * 24 * 3600
     max_message_length: int = 100_000

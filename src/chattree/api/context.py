@@ -1,0 +1,54 @@
+"""The per-request GraphQL context: services, the caller, and fresh DataLoaders."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import strawberry
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+
+from chattree.api.loaders import Loaders
+from chattree.db.models import User
+from chattree.errors import Unauthenticated
+from chattree.services.bundle import Services
+from chattree.services.tokens import bearer_token
+
+
+class Context:
+    def __init__(self, services: Services, request: Request | WebSocket) -> None:
+        self.services = services
+        self.request = request
+        self.connection_params: dict[str, Any] | None = None
+        self._user: User | None = None
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        assert self._user is not None, "loaders are scoped to the authenticated caller"
+        return Loaders(self.services.db, user_id=self._user.id)
+
+    @property
+    def client_address(self) -> str:
+        client = self.request.client
+        return client.host if client is not None else "unknown"
+
+    def authorization(self) -> str | None:
+        if self.connection_params is not None:
+            value = self.connection_params.get("Authorization") or self.connection_params.get(
+                "authorization"
+            )
+            return value if isinstance(value, str) else None
+        return self.request.headers.get("authorization")
+
+    async def user(self) -> User:
+        """The caller; UNAUTHENTICATED without a valid, unrevoked token."""
+        if self._user is None:
+            token = bearer_token(self.authorization())
+            if token is None:
+                raise Unauthenticated("sign in first: send 'Authorization: Bearer <token>'")
+            self._user = await self.services.accounts.authenticate(token)
+        return self._user
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,174 @@
+"""Mutation: accounts and the conversation tree."""
+
+from __future__ import annotations
+
+import strawberry
+
+from chattree.api.context import Info
+from chattree.api.ids import require_id
+from chattree.api.types import AuthPayload, Conversation, Message, PromptPayload, User
+from chattree.services.conversations import PromptResult
+
+
+def prompt_payload(result: PromptResult) -> PromptPayload:
+    return PromptPayload(
+        conversation=Conversation.from_row(result.conversation),
+        user_message=Message.from_row(result.user_message),
+        assistant_message=Message.from_row(result.assistant_message),
+    )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Username: 3-32 of a-z 0-9 _. Password: 8-1024 characters.")
+    async def register(self, info: Info, username: str, password: str) -> AuthPayload:
+        accounts = info.context.services.accounts
+        user = await accounts.register(username=username, password=password)
+        return AuthPayload(token=accounts.token_for(user), user=User.from_row(user))
+
+    @strawberry.mutation
+    async def login(self, info: Info, username: str, password: str) -> AuthPayload:
+        accounts = info.context.services.accounts
+        user = await accounts.login(
+            username=username, password=password, client=info.context.client_address
+        )
+        return AuthPayload(token=accounts.token_for(user), user=User.from_row(user))
+
+    @strawberry.mutation
+    async def update_me(
+        self, info: Info, username: str | None = None, personality: str | None = None
+    ) -> User:
+        caller = await info.context.user()
+        user = await info.context.services.accounts.update(
+            user_id=caller.id, username=username, personality=personality
+        )
+        return User.from_row(user)
+
+    @strawberry.mutation(description="Revokes every token issued before; returns a fresh one.")
+    async def change_password(
+        self, info: Info, current_password: str, new_password: str
+    ) -> AuthPayload:
+        caller = await info.context.user()
+        accounts = info.context.services.accounts
+        user = await accounts.change_password(
+            user_id=caller.id, current=current_password, new=new_password
+        )
+        return AuthPayload(token=accounts.token_for(user), user=User.from_row(user))
+
+    @strawberry.mutation(description="Deletes the caller and everything the caller owns.")
+    async def delete_me(self, info: Info, password: str) -> bool:
+        caller = await info.context.user()
+        services = info.context.services
+        running = await services.conversations.streaming_ids(user_id=caller.id)
+        await services.accounts.delete(user_id=caller.id, password=password)
+        services.generations.abandon(running)
+        return True
+
+    @strawberry.mutation(
+        description=(
+            "Starts a conversation: a system message (root), the user's message under it, and "
+            "the model's reply under that. `model` defaults to the server's default model. The "
+            "root holds `systemPrompt`, or the server's default prompt, with the user's "
+            "personality appended to either. Unless `title` is given, the title starts as the "
+            "beginning of the first message and is replaced by a short title the "
+            "conversation's model writes in the background."
+        )
+    )
+    async def create_conversation(
+        self,
+        info: Info,
+        content: str,
+        model: str | None = None,
+        title: str | None = None,
+        system_prompt: str | None = None,
+        wait: bool = False,
+    ) -> PromptPayload:
+        caller = await info.context.user()
+        result = await info.context.services.conversations.create(
+            user=caller,
+            content=content,
+            model=model,
+            title=title,
+            system_prompt=system_prompt,
+            wait=wait,
+        )
+        return prompt_payload(result)
+
+    @strawberry.mutation(
+        description=(
+            "Adds a user message under `parentId` (a system or assistant message) and starts "
+            "the model's reply under it. Prompting under a parent that already has children "
+            "creates a new branch: this is how a user message is edited. With wait: true the "
+            "call returns once the reply is final."
+        )
+    )
+    async def prompt(
+        self, info: Info, parent_id: strawberry.ID, content: str, wait: bool = False
+    ) -> PromptPayload:
+        caller = await info.context.user()
+        result = await info.context.services.conversations.prompt(
+            user_id=caller.id,
+            parent_id=require_id(parent_id, what="message"),
+            content=content,
+            wait=wait,
+        )
+        return prompt_payload(result)
+
+    @strawberry.mutation(
+        description=(
+            "A new reply to the same user message: a sibling of `messageId` when it is an "
+            "assistant message; when it is a user message, one more reply under it."
+        )
+    )
+    async def regenerate(
+        self, info: Info, message_id: strawberry.ID, wait: bool = False
+    ) -> Message:
+        caller = await info.context.user()
+        row = await info.context.services.conversations.regenerate(
+            user_id=caller.id, message_id=require_id(message_id, what="message"), wait=wait
+        )
+        return Message.from_row(row)
+
+    @strawberry.mutation(
+        description=(
+            "Stops a STREAMING message, from any process: it is returned CANCELLED with the "
+            "text generated so far. A message that is already final: BAD_USER_INPUT."
+        )
+    )
+    async def cancel_generation(self, info: Info, message_id: strawberry.ID) -> Message:
+        caller = await info.context.user()
+        row = await info.context.services.generations.cancel(
+            message_id=require_id(message_id, what="message"), user_id=caller.id
+        )
+        return Message.from_row(row)
+
+    @strawberry.mutation(
+        description=(
+            'Sibling navigation ("2 / 3"): makes the newest message among `messageId` and its '
+            "descendants the conversation's current message, and returns the conversation."
+        )
+    )
+    async def select_branch(self, info: Info, message_id: strawberry.ID) -> Conversation:
+        caller = await info.context.user()
+        row = await info.context.services.conversations.select_branch(
+            user_id=caller.id, message_id=require_id(message_id, what="message")
+        )
+        return Conversation.from_row(row)
+
+    @strawberry.mutation
+    async def rename_conversation(
+        self, info: Info, id: strawberry.ID, title: str
+    ) -> Conversation:
+        caller = await info.context.user()
+        row = await info.context.services.conversations.rename(
+            user_id=caller.id, conversation_id=require_id(id, what="conversation"), title=title
+        )
+        return Conversation.from_row(row)
+
+    @strawberry.mutation
+    async def delete_conversation(self, info: Info, id: strawberry.ID) -> bool:
+        caller = await info.context.user()
+        await info.context.services.conversations.delete(
+            user_id=caller.id, conversation_id=require_id(id, what="conversation")
+        )
+        return True

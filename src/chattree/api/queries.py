@@ -1,0 +1,78 @@
+"""Query: the caller, models, conversations and messages."""
+
+from __future__ import annotations
+
+import strawberry
+
+from chattree.api.context import Info
+from chattree.api.ids import parse_id, require_id
+from chattree.api.types import (
+    Conversation,
+    ConversationConnection,
+    ConversationEdge,
+    Message,
+    Model,
+    PageInfo,
+    User,
+    messages,
+)
+from chattree.errors import NotFound
+from chattree.services.conversations import encode_cursor
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The caller.")
+    async def me(self, info: Info) -> User:
+        return User.from_row(await info.context.user())
+
+    @strawberry.field(description="Models the configured model server offers.")
+    async def models(self, info: Info) -> list[Model]:
+        await info.context.user()
+        names = await info.context.services.client.list_models()
+        return [Model(id=strawberry.ID(name)) for name in names]
+
+    @strawberry.field(description="The caller's conversations, newest updatedAt first.")
+    async def conversations(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> ConversationConnection:
+        user = await info.context.user()
+        page = await info.context.services.conversations.page(
+            user_id=user.id, first=first, after=after
+        )
+        edges = [
+            ConversationEdge(cursor=encode_cursor(row), node=Conversation.from_row(row))
+            for row in page.conversations
+        ]
+        return ConversationConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+    @strawberry.field
+    async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:
+        await info.context.user()
+        conversation_id = parse_id(id)
+        if conversation_id is None:
+            return None
+        row = await info.context.loaders.conversation.load(conversation_id)
+        return Conversation.from_row(row) if row is not None else None
+
+    @strawberry.field
+    async def message(self, info: Info, id: strawberry.ID) -> Message | None:
+        await info.context.user()
+        message_id = parse_id(id)
+        if message_id is None:
+            return None
+        row = await info.context.loaders.message.load(message_id)
+        return Message.from_row(row) if row is not None else None
+
+    @strawberry.field(description="Direct children of a message, oldest first.")
+    async def children(self, info: Info, id: strawberry.ID) -> list[Message]:
+        await info.context.user()
+        message_id = require_id(id, what="message")
+        if await info.context.loaders.message.load(message_id) is None:
+            raise NotFound(f"no message with id {id}")
+        return messages(await info.context.loaders.children.load(message_id))

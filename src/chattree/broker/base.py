@@ -1,0 +1,181 @@
+"""What travels between generators and subscribers, and the interface every broker has.
+
+A broker carries two things, both keyed by message id: live `Event`s of a reply being
+generated, and `Notice`s (cancel and flush requests, flush answers) that let any process
+steer a generation running in another one. Publishing never blocks and never waits for a
+subscriber: each subscription has a bounded queue, and one that falls behind is told to
+resync from a snapshot instead of growing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE: Final = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One numbered step of a reply: text appended since the previous step."""
+
+    message_id: int
+    seq: int
+    delta: str = ""
+    reasoning_delta: str = ""
+    status: str = "STREAMING"
+    done: bool = False
+    error: str | None = None
+    # Set when the text could not travel (too large for the channel): take a snapshot.
+    resync: bool = False
+
+
+class NoticeKind(enum.StrEnum):
+    CANCEL = "cancel"
+    FLUSH = "flush"
+    FLUSHED = "flushed"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    kind: NoticeKind
+    message_id: int
+    seq: int = 0
+
+
+class Resync:
+    """Queued in place of what a subscriber missed: it must take a fresh snapshot."""
+
+
+RESYNC: Final = Resync()
+
+Item = Event | Notice
+
+
+class Subscription:
+    """The queue of one subscriber to one message's events."""
+
+    def __init__(self, broker: Broker, message_id: int, maxsize: int) -> None:
+        self.broker = broker
+        self.message_id = message_id
+        self._queue: asyncio.Queue[Item | Resync] = asyncio.Queue(maxsize)
+
+    def deliver(self, item: Item | Resync) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.resync()
+
+    def resync(self) -> None:
+        """Drops everything queued: the subscriber will take a snapshot instead."""
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(RESYNC)
+
+    async def get(self) -> Item | Resync:
+        return await self._queue.get()
+
+    def close(self) -> None:
+        self.broker.unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class Broker(ABC):
+    """Fans items out to the subscriptions of their message id, in every process."""
+
+    # False when every generation runs in this process, so none can be asked elsewhere.
+    spans_processes: bool = True
+
+    def __init__(self, *, queue_size: int = QUEUE_SIZE) -> None:
+        self.queue_size = queue_size
+        self._subscriptions: dict[int, set[Subscription]] = {}
+        # Cancel and flush requests go to the generation manager of this process.
+        self.on_request: Callable[[Notice], None] = lambda notice: None
+
+    def subscribe(self, message_id: int) -> Subscription:
+        """Registers at once: every item published after this call reaches it."""
+        subscription = Subscription(self, message_id, self.queue_size)
+        self._subscriptions.setdefault(message_id, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscriptions = self._subscriptions.get(subscription.message_id)
+        if subscriptions is not None:
+            subscriptions.discard(subscription)
+            if not subscriptions:
+                del self._subscriptions[subscription.message_id]
+
+    def subscriber_count(self, message_id: int) -> int:
+        return len(self._subscriptions.get(message_id, ()))
+
+    @abstractmethod
+    def publish(self, item: Item) -> None:
+        """Sends `item` to every process; returns at once."""
+
+    async def start(self) -> None:
+        """Connects whatever the broker needs."""
+
+    async def close(self) -> None:
+        """Disconnects; pending items may be dropped."""
+
+    def dispatch(self, item: Item) -> None:
+        """Hands an item that reached this process to its local recipients."""
+        if isinstance(item, Notice) and item.kind is not NoticeKind.FLUSHED:
+            try:
+                self.on_request(item)
+            except Exception:
+                log.exception("handling %s failed", item)
+            return
+        for subscription in tuple(self._subscriptions.get(item.message_id, ())):
+            subscription.deliver(item)
+
+    def resync_all(self) -> None:
+        """Tells every subscriber it may have missed items (e.g. after a reconnect)."""
+        for subscriptions in self._subscriptions.values():
+            for subscription in subscriptions:
+                subscription.resync()
+
+
+def encode(item: Item) -> str:
+    if isinstance(item, Notice):
+        return json.dumps({"n": item.kind.value, "m": item.message_id, "s": item.seq})
+    data: dict[str, Any] = {"m": item.message_id, "s": item.seq, "st": item.status}
+    for key, value in (
+        ("d", item.delta),
+        ("r", item.reasoning_delta),
+        ("x", item.done),
+        ("e", item.error),
+        ("z", item.resync),
+    ):
+        if value:
+            data[key] = value
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode(payload: str) -> Item:
+    data = json.loads(payload)
+    if "n" in data:
+        return Notice(NoticeKind(data["n"]), int(data["m"]), int(data["s"]))
+    return Event(
+        message_id=int(data["m"]),
+        seq=int(data["s"]),
+        delta=data.get("d", ""),
+        reasoning_delta=data.get("r", ""),
+        status=data["st"],
+        done=bool(data.get("x", False)),
+        error=data.get("e"),
+        resync=bool(data.get("z", False)),
+    )

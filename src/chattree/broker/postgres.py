@@ -1,0 +1,293 @@
+"""The broker of many processes: items travel through PostgreSQL LISTEN/NOTIFY.
+
+Each process holds two connections of its own: one that only LISTENs, and one that
+sends. Every item, including the ones this process publishes, reaches local subscribers
+through LISTEN, so all processes see the channel in the same order. Notifications sent
+while the listening connection is down are lost; after reconnecting, every local
+subscriber is told to resync from a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import make_url
+
+from chattree.broker.base import QUEUE_SIZE, Broker, Event, Item, decode, encode
+
+log = logging.getLogger(__name__)
+
+# PostgreSQL refuses payloads of 8000 bytes or more; keep a margin below it.
+PAYLOAD_LIMIT: Final = 7900
+ERROR_LIMIT: Final = 1000
+# Bounds memory while the database is unreachable: past it the oldest payloads are dropped.
+MAX_PENDING: Final = 10_000
+
+FIRST_DELAY: Final = 0.1
+MAX_DELAY: Final = 5.0
+WARN_EVERY: Final = 60.0
+CONNECT_TIMEOUT: Final = 10.0
+SEND_TIMEOUT: Final = 10.0
+# A connection can die without the socket saying so; ask it now and then.
+HEALTH_CHECK_EVERY: Final = 30.0
+CLOSE_TIMEOUT: Final = 2.0
+
+LISTENER_NAME: Final = "chattree-listen"
+SENDER_NAME: Final = "chattree-notify"
+
+
+class _Connection(Protocol):
+    """The part of `asyncpg.Connection` this module uses (asyncpg ships no types)."""
+
+    def is_closed(self) -> bool: ...
+    def terminate(self) -> None: ...
+    async def close(self) -> None: ...
+    async def execute(self, query: str, *args: object) -> str: ...
+    async def add_listener(self, channel: str, callback: Callable[..., None]) -> None: ...
+    def add_termination_listener(self, callback: Callable[[Any], None]) -> None: ...
+
+
+class PostgresBroker(Broker):
+    def __init__(
+        self, *, url: str, channel: str = "chattree", queue_size: int = QUEUE_SIZE
+    ) -> None:
+        super().__init__(queue_size=queue_size)
+        if not 0 < len(channel.encode()) < 64:
+            raise ValueError("the channel must be a PostgreSQL identifier of 1 to 63 bytes")
+        self.channel = channel
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._outbox: deque[str] = deque()
+        self._pending = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._listener_lost = asyncio.Event()
+        self._listener: _Connection | None = None
+        self._sender: _Connection | None = None
+        self._dropped = 0
+        self._tasks: tuple[asyncio.Task[None], ...] = ()
+        self._closed = False
+
+    async def start(self) -> None:
+        """Returns once LISTEN is active: every item published after that reaches us."""
+        if self._closed:
+            raise RuntimeError("a closed broker cannot start again")
+        if self._tasks:
+            return
+        self._listener = await self._open_listener()
+        try:
+            self._sender = await self._connect(SENDER_NAME)
+        except BaseException:
+            await self._close_connections()
+            raise
+        self._tasks = (
+            asyncio.create_task(self._listen_forever(), name="chattree-broker-listen"),
+            asyncio.create_task(self._send_forever(), name="chattree-broker-send"),
+        )
+
+    async def close(self) -> None:
+        """Sends what is pending for a moment, then stops and disconnects."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._tasks and not self._drained.is_set():
+            try:
+                await asyncio.wait_for(self._drained.wait(), CLOSE_TIMEOUT)
+            except TimeoutError:
+                log.warning("closing with %d notifications unsent", len(self._outbox))
+        for task in self._tasks:
+            task.cancel()
+        for result in await asyncio.gather(*self._tasks, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.error("broker task failed", exc_info=result)
+        self._tasks = ()
+        self._outbox.clear()
+        await self._close_connections()
+
+    def publish(self, item: Item) -> None:
+        if self._closed:
+            log.debug("broker closed; dropping %s", item)
+            return
+        payload = fit(item)
+        if payload is None:
+            return
+        if len(self._outbox) >= MAX_PENDING:
+            self._outbox.popleft()
+            if not self._dropped:
+                log.warning("%d notifications pending; dropping the oldest", MAX_PENDING)
+            self._dropped += 1
+        self._outbox.append(payload)
+        self._drained.clear()
+        self._pending.set()
+
+    # Listening
+
+    async def _open_listener(self) -> _Connection:
+        connection = await self._connect(LISTENER_NAME)
+        try:
+            connection.add_termination_listener(self._on_termination)
+            await connection.add_listener(self.channel, self._on_notification)
+        except BaseException:
+            connection.terminate()
+            raise
+        return connection
+
+    def _on_termination(self, connection: object) -> None:
+        # Also called for connections this broker closes or replaces: ignore those.
+        if connection is self._listener and not self._closed:
+            self._listener_lost.set()
+
+    def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            item = decode(payload)
+        except Exception:
+            log.warning("dropping a malformed notification: %.200r", payload)
+            return
+        self.dispatch(item)
+
+    async def _listen_forever(self) -> None:
+        while True:
+            await self._until_listener_lost()
+            log.warning("lost the LISTEN connection to PostgreSQL; reconnecting")
+            self._listener_lost.clear()
+            lost, self._listener = self._listener, None
+            if lost is not None:
+                lost.terminate()
+            backoff = _Backoff("LISTEN")
+            while self._listener is None:
+                try:
+                    self._listener = await self._open_listener()
+                except Exception as exc:
+                    await backoff.wait(exc)
+            backoff.succeeded()
+            # Whatever was sent while we were away is lost: subscribers take a snapshot.
+            self.resync_all()
+
+    async def _until_listener_lost(self) -> None:
+        while (connection := self._listener) is not None and not connection.is_closed():
+            try:
+                await asyncio.wait_for(self._listener_lost.wait(), HEALTH_CHECK_EVERY)
+                return
+            except TimeoutError:
+                try:
+                    async with asyncio.timeout(SEND_TIMEOUT):
+                        await connection.execute("SELECT 1")
+                except Exception:
+                    return
+
+    # Sending
+
+    async def _send_forever(self) -> None:
+        while True:
+            if not self._outbox:
+                if self._dropped:
+                    log.warning("dropped %d notifications that could not be sent", self._dropped)
+                    self._dropped = 0
+                self._drained.set()
+                self._pending.clear()
+                await self._pending.wait()
+                continue
+            await self._send(self._outbox.popleft())
+
+    async def _send(self, payload: str) -> None:
+        """Sends one payload, reconnecting as long as it takes so that order is kept."""
+        backoff = _Backoff("NOTIFY")
+        while True:
+            try:
+                if self._sender is None or self._sender.is_closed():
+                    self._sender = None
+                    self._sender = await self._connect(SENDER_NAME)
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await self._sender.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+            except Exception as exc:
+                sender = self._sender
+                if isinstance(exc, TimeoutError) and sender is not None:
+                    # Perhaps sent already: the retry may repeat it, which seq numbers absorb.
+                    sender.terminate()
+                if sender is not None and not sender.is_closed():
+                    log.error("PostgreSQL refused a notification; dropping it", exc_info=exc)
+                    return
+                await backoff.wait(exc)
+            else:
+                backoff.succeeded()
+                return
+
+    # Connections
+
+    async def _connect(self, name: str) -> _Connection:
+        connection: _Connection = await asyncpg.connect(
+            self._dsn, timeout=CONNECT_TIMEOUT, server_settings={"application_name": name}
+        )
+        return connection
+
+    async def _close_connections(self) -> None:
+        connections = (self._listener, self._sender)
+        self._listener = self._sender = None
+        for connection in connections:
+            if connection is None:
+                continue
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await connection.close()
+            except Exception:
+                connection.terminate()
+
+
+def fit(item: Item) -> str | None:
+    """Encodes `item` within PostgreSQL's payload limit, or None if it cannot be."""
+    payload = encode(item)
+    if _size(payload) <= PAYLOAD_LIMIT or not isinstance(item, Event):
+        return payload
+    # Too large to travel: send the step without its text; subscribers take a snapshot.
+    error = item.error[:ERROR_LIMIT] if item.error else item.error
+    while True:
+        stub = dataclasses.replace(item, delta="", reasoning_delta="", error=error, resync=True)
+        payload = encode(stub)
+        if _size(payload) <= PAYLOAD_LIMIT:
+            return payload
+        if not error:
+            log.error("event of message %d too large to notify; dropping it", item.message_id)
+            return None
+        error = error[: len(error) // 2]
+
+
+def _size(payload: str) -> int:
+    return len(payload.encode())
+
+
+class _Backoff:
+    """Waits between attempts (0.1 s doubling to 5 s); warns once, then once a minute."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.attempts = 0
+        self.delay = FIRST_DELAY
+        self.warned_at: float | None = None
+
+    async def wait(self, exc: BaseException) -> None:
+        self.attempts += 1
+        now = time.monotonic()
+        if self.warned_at is None or now - self.warned_at >= WARN_EVERY:
+            self.warned_at = now
+            log.warning(
+                "%s: cannot reach PostgreSQL (%s: %s); attempt %d, retrying",
+                self.what,
+                type(exc).__name__,
+                exc,
+                self.attempts,
+            )
+        await asyncio.sleep(self.delay)
+        self.delay = min(self.delay * 2, MAX_DELAY)
+
+    def succeeded(self) -> None:
+        if self.attempts:
+            log.info("%s: reconnected after %d attempts", self.what, self.attempts)
+        self.attempts = 0
+        self.delay = FIRST_DELAY
+        self.warned_at = None

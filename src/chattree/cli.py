@@ -1,0 +1,88 @@
+"""`chattree serve` and `chattree migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import socket
+import sys
+
+import uvicorn
+from starlette.applications import Starlette
+
+from chattree.settings import Settings, SettingsError
+
+FINAL_EVENTS_SECONDS = 2.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chattree", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the server on UVICORN_HOST:UVICORN_PORT")
+    commands.add_parser("migrate", help="apply pending database migrations and exit")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"chattree: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "migrate":
+        asyncio.run(migrate(settings))
+        return 0
+    serve(settings)
+    return 0
+
+
+async def migrate(settings: Settings) -> None:
+    from chattree.db.engine import create_database
+    from chattree.db.migrate import upgrade
+
+    db = create_database(settings)
+    try:
+        await upgrade(db)
+    finally:
+        await db.dispose()
+
+
+class Server(uvicorn.Server):
+    """Ends running replies while their subscribers are still connected, so each of them
+    gets a final event before uvicorn closes the connections."""
+
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+        super().__init__(config)
+        self.starlette = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        services = getattr(self.starlette.state, "services", None)
+        if services is not None:
+            await services.generations.close(grace=services.settings.shutdown_grace)
+            # Give subscriptions a moment to deliver their final events.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FINAL_EVENTS_SECONDS):
+                    while services.generations.followers and not self.force_exit:
+                        await asyncio.sleep(0.05)
+        await super().shutdown(sockets)
+
+
+def serve(settings: Settings) -> None:
+    from chattree.app import create_app
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+    )
+    Server(config, app).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""What the product does: accounts, the conversation tree, generation."""

@@ -1,0 +1,129 @@
+"""Accounts: registration, login, profile, password changes and deletion."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chattree.db.engine import Database
+from chattree.db.models import User
+from chattree.errors import Conflict, InvalidInput, Unauthenticated
+from chattree.services.passwords import hash_password, verify_password
+from chattree.services.ratelimit import SlidingWindow
+from chattree.services.tokens import Claims, TokenSigner
+
+USERNAME = re.compile(r"[a-z0-9_]{3,32}")
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+MAX_PERSONALITY = 4000
+WRONG_LOGIN = "wrong username or password"
+
+
+class Accounts:
+    def __init__(
+        self, *, db: Database, signer: TokenSigner, use_hash: bool, login_limiter: SlidingWindow
+    ) -> None:
+        self.db = db
+        self.signer = signer
+        self.use_hash = use_hash
+        self.login_limiter = login_limiter
+
+    def token_for(self, user: User) -> str:
+        return self.signer.issue(user_id=user.id, version=user.token_version)
+
+    async def register(self, *, username: str, password: str) -> User:
+        check_username(username)
+        check_password(password, argument="password")
+        user = User(
+            username=username,
+            password=await hash_password(password, use_hash=self.use_hash),
+            token_version=0,
+        )
+        try:
+            async with self.db.transaction() as session:
+                session.add(user)
+        except IntegrityError:
+            raise Conflict(f"the username {username!r} is taken") from None
+        return user
+
+    async def login(self, *, username: str, password: str, client: str) -> User:
+        self.login_limiter.hit(f"user:{username[:64]}", f"addr:{client}")
+        async with self.db.reader() as session:
+            user = await session.scalar(select(User).where(User.username == username[:64]))
+        ok = await verify_password(password[:MAX_PASSWORD], user.password if user else None)
+        if user is None or not ok:
+            raise Unauthenticated(WRONG_LOGIN)
+        return user
+
+    async def authenticate(self, token: str) -> User:
+        """The user a token stands for, if it is valid, unexpired and not revoked."""
+        claims: Claims = self.signer.verify(token)
+        async with self.db.reader() as session:
+            user = await session.get(User, claims.user_id)
+        if user is None:
+            raise Unauthenticated("the account of this token no longer exists")
+        if user.token_version != claims.version:
+            raise Unauthenticated("the token was revoked; log in again")
+        return user
+
+    async def update(
+        self, *, user_id: int, username: str | None, personality: str | None
+    ) -> User:
+        if username is not None:
+            check_username(username)
+        if personality is not None and len(personality) > MAX_PERSONALITY:
+            raise InvalidInput(
+                f"personality is longer than {MAX_PERSONALITY} characters",
+                argument="personality",
+            )
+        try:
+            async with self.db.transaction() as session:
+                user = await self._locked(session, user_id)
+                if username is not None:
+                    user.username = username
+                if personality is not None:
+                    # An empty string clears it.
+                    user.personality = personality or None
+        except IntegrityError:
+            raise Conflict(f"the username {username!r} is taken") from None
+        return user
+
+    async def change_password(self, *, user_id: int, current: str, new: str) -> User:
+        check_password(new, argument="newPassword")
+        async with self.db.transaction() as session:
+            user = await self._locked(session, user_id)
+            if not await verify_password(current[:MAX_PASSWORD], user.password):
+                raise InvalidInput("currentPassword is wrong", argument="currentPassword")
+            user.password = await hash_password(new, use_hash=self.use_hash)
+            user.token_version += 1
+        return user
+
+    async def delete(self, *, user_id: int, password: str) -> None:
+        async with self.db.transaction() as session:
+            user = await self._locked(session, user_id)
+            if not await verify_password(password[:MAX_PASSWORD], user.password):
+                raise InvalidInput("password is wrong", argument="password")
+            # Conversations and messages go with it (ON DELETE CASCADE).
+            await session.execute(delete(User).where(User.id == user_id))
+
+    async def _locked(self, session: AsyncSession, user_id: int) -> User:
+        user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
+        if user is None:
+            raise Unauthenticated("the account of this token no longer exists")
+        return user
+
+
+def check_username(username: str) -> None:
+    if not USERNAME.fullmatch(username):
+        raise InvalidInput(
+            "username must be 3-32 characters of a-z, 0-9 and _", argument="username"
+        )
+
+
+def check_password(password: str, *, argument: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(
+            f"{argument} must be {MIN_PASSWORD} to {MAX_PASSWORD} characters", argument=argument
+        )

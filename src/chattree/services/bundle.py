@@ -1,0 +1,24 @@
+"""The services of one running server, built by the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chattree.broker import Broker
+from chattree.db.engine import Database
+from chattree.llm import ModelClient
+from chattree.services.accounts import Accounts
+from chattree.services.conversations import Conversations
+from chattree.services.generation import GenerationManager
+from chattree.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    client: ModelClient
+    broker: Broker
+    accounts: Accounts
+    generations: GenerationManager
+    conversations: Conversations

@@ -1,0 +1,346 @@
+"""The conversation tree: starting conversations, prompting, regenerating, navigating."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chattree.db import tree
+from chattree.db.engine import Database
+from chattree.db.models import Conversation, Message, Role, Status, User
+from chattree.db.types import utcnow
+from chattree.errors import InvalidInput, NotFound, UpstreamError
+from chattree.llm import ModelClient
+from chattree.services.generation import GenerationManager
+from chattree.services.titles import MAX_TITLE, provisional_title, write_title
+from chattree.settings import Settings
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant. Answer clearly and accurately, say so when you are not "
+    "sure, and use Markdown when it makes an answer easier to read."
+)
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PromptResult:
+    conversation: Conversation
+    user_message: Message
+    assistant_message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    conversations: list[Conversation]
+    has_next: bool
+
+
+class Conversations:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        client: ModelClient,
+        generations: GenerationManager,
+        settings: Settings,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.generations = generations
+        self.settings = settings
+
+    async def create(
+        self,
+        *,
+        user: User,
+        content: str,
+        model: str | None,
+        title: str | None,
+        system_prompt: str | None,
+        wait: bool,
+    ) -> PromptResult:
+        self._check_content(content, argument="content")
+        if title is not None:
+            title = check_title(title)
+        if system_prompt is not None:
+            self._check_content(system_prompt, argument="systemPrompt", allow_empty=True)
+        model = await self.resolve_model(model)
+        root_text = system_prompt if system_prompt is not None else DEFAULT_SYSTEM_PROMPT
+        if user.personality:
+            root_text = f"{root_text}\n\n{user.personality}".strip()
+        now = utcnow()
+        async with self.db.transaction() as session:
+            conversation = Conversation(
+                user_id=user.id,
+                title=title or provisional_title(content),
+                title_pending=title is None,
+                model=model,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(conversation)
+            await session.flush()
+            root = Message(
+                conversation_id=conversation.id,
+                role=Role.SYSTEM,
+                content=root_text,
+                status=Status.COMPLETE,
+                depth=0,
+                created_at=now,
+            )
+            session.add(root)
+            await session.flush()
+            user_message, reply = await self._add_turn(session, conversation, root, content, model)
+        self.generations.begin(message_id=reply.id, parent_id=user_message.id, model=model)
+        if title is None:
+            self.generations.spawn(
+                write_title(
+                    db=self.db,
+                    client=self.client,
+                    conversation_id=conversation.id,
+                    model=model,
+                    first_message=content,
+                ),
+                name=f"title-{conversation.id}",
+            )
+        return await self._result(conversation.id, user_message, reply.id, wait=wait)
+
+    async def prompt(
+        self, *, user_id: int, parent_id: int, content: str, wait: bool
+    ) -> PromptResult:
+        self._check_content(content, argument="content")
+        async with self.db.transaction() as session:
+            parent = await tree.owned_message(session, message_id=parent_id, user_id=user_id)
+            if parent is None:
+                raise NotFound(f"no message with id {parent_id}")
+            if parent.role is Role.USER:
+                raise InvalidInput(
+                    "parentId must be a system or assistant message; to answer a user "
+                    "message again use regenerate",
+                    argument="parentId",
+                )
+            if parent.status is Status.STREAMING:
+                raise InvalidInput(
+                    f"message {parent_id} is still being generated; wait for it or cancel it",
+                    argument="parentId",
+                )
+            conversation = await session.get_one(Conversation, parent.conversation_id)
+            model = conversation.model or await self.resolve_model(None)
+            user_message, reply = await self._add_turn(
+                session, conversation, parent, content, model
+            )
+        self.generations.begin(message_id=reply.id, parent_id=user_message.id, model=model)
+        return await self._result(conversation.id, user_message, reply.id, wait=wait)
+
+    async def regenerate(self, *, user_id: int, message_id: int, wait: bool) -> Message:
+        async with self.db.transaction() as session:
+            message = await tree.owned_message(session, message_id=message_id, user_id=user_id)
+            if message is None:
+                raise NotFound(f"no message with id {message_id}")
+            if message.role is Role.SYSTEM:
+                raise InvalidInput(
+                    "messageId must be a user or assistant message", argument="messageId"
+                )
+            prompt = message if message.role is Role.USER else None
+            if prompt is None:
+                assert message.parent_id is not None
+                prompt = await session.get_one(Message, message.parent_id)
+            conversation = await session.get_one(Conversation, message.conversation_id)
+            model = conversation.model or await self.resolve_model(None)
+            reply = self._new_reply(conversation, prompt, model)
+            session.add(reply)
+            await session.flush()
+            conversation.current_message_id = reply.id
+            conversation.updated_at = reply.created_at
+        self.generations.begin(message_id=reply.id, parent_id=prompt.id, model=model)
+        if wait:
+            await self.generations.wait(reply.id)
+        return await self._message(reply.id)
+
+    async def select_branch(self, *, user_id: int, message_id: int) -> Conversation:
+        async with self.db.transaction() as session:
+            message = await tree.owned_message(session, message_id=message_id, user_id=user_id)
+            if message is None:
+                raise NotFound(f"no message with id {message_id}")
+            conversation = await session.get_one(Conversation, message.conversation_id)
+            conversation.current_message_id = await tree.newest_id_below(
+                session, message_id=message_id
+            )
+        return conversation
+
+    async def rename(self, *, user_id: int, conversation_id: int, title: str) -> Conversation:
+        title = check_title(title)
+        async with self.db.transaction() as session:
+            conversation = await owned_conversation(session, conversation_id, user_id)
+            conversation.title = title
+            conversation.title_pending = False
+        return conversation
+
+    async def delete(self, *, user_id: int, conversation_id: int) -> None:
+        async with self.db.transaction() as session:
+            conversation = await owned_conversation(session, conversation_id, user_id)
+            streaming = await session.scalars(
+                select(Message.id).where(
+                    Message.conversation_id == conversation.id,
+                    Message.status == Status.STREAMING,
+                )
+            )
+            running = list(streaming)
+            await session.execute(delete(Conversation).where(Conversation.id == conversation.id))
+        self.generations.abandon(running)
+
+    async def streaming_ids(self, *, user_id: int) -> list[int]:
+        """The user's replies being generated, to stop before the account goes."""
+        async with self.db.reader() as session:
+            rows = await session.scalars(
+                select(Message.id).where(
+                    tree.owned_by(user_id), Message.status == Status.STREAMING
+                )
+            )
+            return list(rows)
+
+    async def page(self, *, user_id: int, first: int, after: str | None) -> Page:
+        if not 1 <= first <= MAX_PAGE:
+            raise InvalidInput(f"first must be 1 to {MAX_PAGE}", argument="first")
+        query = select(Conversation).where(Conversation.user_id == user_id)
+        if after is not None:
+            updated_at, last_id = decode_cursor(after)
+            query = query.where(
+                or_(
+                    Conversation.updated_at < updated_at,
+                    and_(Conversation.updated_at == updated_at, Conversation.id < last_id),
+                )
+            )
+        query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        async with self.db.reader() as session:
+            rows = list((await session.scalars(query.limit(first + 1))).all())
+        return Page(rows[:first], has_next=len(rows) > first)
+
+    async def resolve_model(self, requested: str | None) -> str:
+        """The model to use: `requested` if the server offers it, else the default."""
+        try:
+            offered = await self.client.list_models()
+        except UpstreamError:
+            # Unreachable now: accept the name; the reply will say what went wrong.
+            return requested or self.settings.default_model or ""
+        if requested is not None:
+            if requested not in offered:
+                names = ", ".join(offered[:20]) or "none"
+                raise InvalidInput(
+                    f"the model server does not offer {requested!r} (it offers: {names})",
+                    argument="model",
+                )
+            return requested
+        if self.settings.default_model:
+            return self.settings.default_model
+        if not offered:
+            raise UpstreamError("the model server lists no models")
+        return offered[0]
+
+    async def _add_turn(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        parent: Message,
+        content: str,
+        model: str,
+    ) -> tuple[Message, Message]:
+        """Adds the user's message under `parent` and a STREAMING reply under it."""
+        user_message = Message(
+            conversation_id=conversation.id,
+            parent_id=parent.id,
+            role=Role.USER,
+            content=content,
+            status=Status.COMPLETE,
+            depth=parent.depth + 1,
+            created_at=utcnow(),
+        )
+        session.add(user_message)
+        await session.flush()
+        reply = self._new_reply(conversation, user_message, model)
+        session.add(reply)
+        await session.flush()
+        conversation.current_message_id = reply.id
+        conversation.updated_at = reply.created_at
+        return user_message, reply
+
+    def _new_reply(self, conversation: Conversation, prompt: Message, model: str) -> Message:
+        now = utcnow()
+        return Message(
+            conversation_id=conversation.id,
+            parent_id=prompt.id,
+            role=Role.ASSISTANT,
+            content="",
+            status=Status.STREAMING,
+            model=model,
+            depth=prompt.depth + 1,
+            created_at=now,
+            heartbeat_at=now,
+            seq=0,
+        )
+
+    async def _result(
+        self, conversation_id: int, user_message: Message, reply_id: int, *, wait: bool
+    ) -> PromptResult:
+        if wait:
+            await self.generations.wait(reply_id)
+        async with self.db.reader() as session:
+            conversation = await session.get_one(Conversation, conversation_id)
+            reply = await session.get_one(Message, reply_id)
+        return PromptResult(conversation, user_message, reply)
+
+    async def _message(self, message_id: int) -> Message:
+        async with self.db.reader() as session:
+            return await session.get_one(Message, message_id)
+
+    def _check_content(self, text: str, *, argument: str, allow_empty: bool = False) -> None:
+        if not allow_empty and not text.strip():
+            raise InvalidInput(f"{argument} must not be empty", argument=argument)
+        if len(text) > self.settings.max_message_length:
+            raise InvalidInput(
+                f"{argument} is longer than {self.settings.max_message_length} characters",
+                argument=argument,
+            )
+
+
+async def owned_conversation(
+    session: AsyncSession, conversation_id: int, user_id: int
+) -> Conversation:
+    conversation = await session.scalar(
+        select(Conversation).where(
+            Conversation.id == conversation_id, Conversation.user_id == user_id
+        )
+    )
+    if conversation is None:
+        raise NotFound(f"no conversation with id {conversation_id}")
+    return conversation
+
+
+def check_title(title: str) -> str:
+    title = " ".join(title.split())
+    if not title:
+        raise InvalidInput("title must not be empty", argument="title")
+    if len(title) > MAX_TITLE:
+        raise InvalidInput(f"title is longer than {MAX_TITLE} characters", argument="title")
+    return title
+
+
+def encode_cursor(conversation: Conversation) -> str:
+    raw = f"{conversation.updated_at.isoformat()}|{conversation.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        stamp, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        updated_at = datetime.fromisoformat(stamp)
+        if updated_at.tzinfo is None:
+            raise ValueError("naive")
+        return updated_at, int(last_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("after is not a cursor this server issued", argument="after") from None

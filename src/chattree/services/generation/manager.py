@@ -1,0 +1,292 @@
+"""Runs replies in the background and keeps their rows honest.
+
+Each reply is an asyncio task independent of the request that started it and of any
+subscriber. The manager flushes the text of running replies to their rows about once a
+second, keeps a heartbeat on them, answers cancel and flush requests from any process,
+and sweeps rows whose generating process died into INTERRUPTED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine, Iterable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from chattree.broker import Broker, Event, Notice, NoticeKind
+from chattree.db import tree
+from chattree.db.engine import Database
+from chattree.db.models import Message, Role, Status
+from chattree.db.types import utcnow
+from chattree.errors import InvalidInput, NotFound, UpstreamError
+from chattree.llm import ChatMessage, ModelClient
+from chattree.services.generation.reply import Reply, Snapshot
+from chattree.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CANCEL_TIMEOUT = 5.0
+INTERRUPTED_ERROR = "the server stopped while generating this reply"
+INTERNAL_ERROR = "internal error while generating this reply"
+UPSTREAM_ROLES = {Role.SYSTEM: "system", Role.USER: "user", Role.ASSISTANT: "assistant"}
+
+
+class GenerationManager:
+    def __init__(
+        self, *, db: Database, client: ModelClient, broker: Broker, settings: Settings
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.broker = broker
+        self.settings = settings
+        self.replies: dict[int, Reply] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._maintenance: asyncio.Task[None] | None = None
+        # Subscriptions being served by this process (see follow()).
+        self.followers = 0
+        broker.on_request = self._on_request
+
+    async def start(self) -> None:
+        await self.sweep()
+        self._maintenance = asyncio.create_task(self._maintain(), name="generation-maintenance")
+
+    async def close(self, grace: float = 0.0) -> None:
+        """Lets running replies finish for up to `grace` seconds, ends the rest as
+        INTERRUPTED (stored, subscribers told), then stops. Safe to call twice."""
+        tasks = [reply.task for reply in self.replies.values() if reply.task is not None]
+        if tasks and grace > 0:
+            log.info("waiting up to %s s for %d replies to finish", grace, len(tasks))
+            await asyncio.wait(tasks, timeout=grace)
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            await asyncio.gather(self._maintenance, return_exceptions=True)
+        running = [self._stop(reply, Status.INTERRUPTED) for reply in list(self.replies.values())]
+        await asyncio.gather(*running, return_exceptions=True)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
+        """Runs work that no request waits for; close() cancels what is left."""
+        task = asyncio.create_task(coroutine, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # Starting and following replies
+
+    def begin(self, *, message_id: int, parent_id: int, model: str) -> None:
+        """Starts generating the STREAMING message `message_id` as a reply to `parent_id`."""
+        reply = Reply(message_id=message_id, broker=self.broker)
+        self.replies[message_id] = reply
+        reply.task = asyncio.create_task(
+            self._run(reply, parent_id=parent_id, model=model), name=f"reply-{message_id}"
+        )
+
+    async def wait(self, message_id: int) -> None:
+        """Returns once the reply is final; cancelling the caller does not cancel it."""
+        reply = self.replies.get(message_id)
+        if reply is not None and reply.task is not None:
+            await asyncio.shield(reply.task)
+
+    def local_snapshot(self, message_id: int) -> Snapshot | None:
+        reply = self.replies.get(message_id)
+        return reply.snapshot() if reply is not None else None
+
+    async def _run(self, reply: Reply, *, parent_id: int, model: str) -> None:
+        status, error = Status.COMPLETE, None
+        try:
+            async with self.db.reader() as session:
+                branch = await tree.path(session, message_id=parent_id)
+            messages = [ChatMessage(UPSTREAM_ROLES[row.role], row.content) for row in branch]
+            async for delta in self.client.stream_chat(model=model, messages=messages):
+                reply.add(delta.content, delta.reasoning)
+        except UpstreamError as exc:
+            status, error = Status.FAILED, exc.message
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            status = reply.stop_status or Status.INTERRUPTED
+            error = INTERRUPTED_ERROR if status is Status.INTERRUPTED else None
+        except Exception:
+            log.exception("reply %s failed", reply.message_id)
+            status, error = Status.FAILED, INTERNAL_ERROR
+        await self._finish(reply, status, error)
+
+    async def _finish(self, reply: Reply, status: Status, error: str | None) -> None:
+        reply.finishing = True
+        reply.publish_pending()
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(Message)
+                .where(Message.id == reply.message_id, Message.status == Status.STREAMING)
+                .values(
+                    content=reply.content,
+                    reasoning=reply.reasoning or None,
+                    status=status,
+                    error=error,
+                    seq=reply.seq + 1,
+                    heartbeat_at=None,
+                )
+            )
+        del self.replies[reply.message_id]
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            # The row was deleted, or ended by a process that took this one for dead:
+            # subscribers resync to whatever the row now says.
+            log.info("reply %s was deleted or ended elsewhere first", reply.message_id)
+            self.broker.publish(
+                Event(reply.message_id, reply.seq + 1, status=status.value, done=True, resync=True)
+            )
+            return
+        reply.finish(status, error)
+
+    async def _stop(self, reply: Reply, status: Status) -> None:
+        task = reply.task
+        if task is None:
+            return
+        if not reply.finishing and not task.done():
+            reply.stop_status = status
+            task.cancel()
+        await asyncio.shield(task)
+
+    # Cancelling
+
+    def abandon(self, message_ids: Iterable[int]) -> None:
+        """Stops the replies of deleted rows, in whichever process generates them."""
+        for message_id in message_ids:
+            reply = self.replies.get(message_id)
+            if reply is not None:
+                self.spawn(self._stop(reply, Status.CANCELLED), f"abandon-{message_id}")
+            elif self.broker.spans_processes:
+                self.broker.publish(Notice(NoticeKind.CANCEL, message_id))
+
+    async def cancel(self, *, message_id: int, user_id: int) -> Message:
+        async with self.db.reader() as session:
+            row = await tree.owned_message(session, message_id=message_id, user_id=user_id)
+        if row is None:
+            raise NotFound(f"no message with id {message_id}")
+        if row.status is not Status.STREAMING:
+            raise InvalidInput(
+                f"message {message_id} is already {row.status.value}; "
+                "only a STREAMING message can be cancelled",
+                argument="messageId",
+            )
+        reply = self.replies.get(message_id)
+        if reply is not None:
+            await self._stop(reply, Status.CANCELLED)
+        elif not await self._cancel_elsewhere(message_id):
+            await self.end_orphans([message_id], Status.CANCELLED)
+        async with self.db.reader() as session:
+            row = await session.get(Message, message_id)
+        if row is None:
+            raise NotFound(f"no message with id {message_id}")
+        return row
+
+    async def _cancel_elsewhere(self, message_id: int) -> bool:
+        """Asks the process generating `message_id` to stop; True once it has."""
+        if not self.broker.spans_processes:
+            return False
+        with self.broker.subscribe(message_id) as subscription:
+            self.broker.publish(Notice(NoticeKind.CANCEL, message_id))
+            try:
+                async with asyncio.timeout(CANCEL_TIMEOUT):
+                    while True:
+                        item = await subscription.get()
+                        if isinstance(item, Event) and item.done:
+                            return True
+            except TimeoutError:
+                return False
+
+    # Keeping rows current
+
+    def _on_request(self, notice: Notice) -> None:
+        reply = self.replies.get(notice.message_id)
+        if reply is None:
+            return
+        if notice.kind is NoticeKind.CANCEL:
+            self.spawn(self._stop(reply, Status.CANCELLED), f"cancel-{notice.message_id}")
+        elif notice.kind is NoticeKind.FLUSH:
+            self.spawn(self._flush_and_answer(reply), f"flush-{notice.message_id}")
+
+    async def _flush_and_answer(self, reply: Reply) -> None:
+        await self._flush([reply])
+        self.broker.publish(Notice(NoticeKind.FLUSHED, reply.message_id, reply.flushed_seq))
+
+    async def _flush(self, replies: Iterable[Reply]) -> None:
+        """Stores the published text of each reply with the number of its last event."""
+        due = [(r, r.content, r.reasoning, r.seq) for r in replies if r.seq > r.flushed_seq]
+        if not due:
+            return
+        now = utcnow()
+        async with self.db.transaction() as session:
+            for reply, content, reasoning, seq in due:
+                await session.execute(
+                    update(Message)
+                    .where(Message.id == reply.message_id, Message.status == Status.STREAMING)
+                    .values(content=content, reasoning=reasoning or None, seq=seq, heartbeat_at=now)
+                )
+        for reply, _, _, seq in due:
+            reply.flushed_seq = max(reply.flushed_seq, seq)
+
+    async def _heartbeat(self) -> None:
+        ids = list(self.replies)
+        if not ids:
+            return
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.id.in_(ids), Message.status == Status.STREAMING)
+                .values(heartbeat_at=utcnow())
+            )
+
+    async def sweep(self) -> None:
+        """Ends rows left STREAMING by a process that stopped proving it is alive."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.stale_after)
+        async with self.db.reader() as session:
+            stale = await session.scalars(
+                select(Message.id).where(
+                    Message.status == Status.STREAMING,
+                    or_(Message.heartbeat_at.is_(None), Message.heartbeat_at < cutoff),
+                )
+            )
+            ids = [message_id for message_id in stale if message_id not in self.replies]
+        if ids:
+            log.warning("marking %d abandoned replies INTERRUPTED", len(ids))
+            await self.end_orphans(ids, Status.INTERRUPTED)
+
+    async def end_orphans(self, ids: list[int], status: Status) -> None:
+        """Ends STREAMING rows no process is generating, keeping their flushed text."""
+        error = INTERRUPTED_ERROR if status is Status.INTERRUPTED else None
+        async with self.db.transaction() as session:
+            ended = await session.execute(
+                update(Message)
+                .where(Message.id.in_(ids), Message.status == Status.STREAMING)
+                .values(status=status, error=error, heartbeat_at=None, seq=Message.seq + 1)
+                .returning(Message.id, Message.seq)
+            )
+            rows = ended.all()
+        for message_id, seq in rows:
+            # Subscribers may have seen text that never reached the row: resync to it.
+            self.broker.publish(
+                Event(message_id, seq, status=status.value, done=True, error=error, resync=True)
+            )
+
+    async def _maintain(self) -> None:
+        last_heartbeat = last_sweep = time.monotonic()
+        while True:
+            await asyncio.sleep(self.settings.flush_interval)
+            try:
+                await self._flush(list(self.replies.values()))
+                now = time.monotonic()
+                if now - last_heartbeat >= self.settings.heartbeat_interval:
+                    last_heartbeat = now
+                    await self._heartbeat()
+                if now - last_sweep >= self.settings.heartbeat_interval:
+                    last_sweep = now
+                    await self.sweep()
+            except Exception:
+                log.exception("flushing replies failed; retrying")

@@ -1,0 +1,98 @@
+"""A reply being generated in this process: its text, its events, its coalescing."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from chattree.broker import Broker, Event
+from chattree.db.models import Status
+
+# Tokens are published in batches: after this long, or once this much text waits.
+COALESCE_SECONDS = 0.015
+COALESCE_CHARS = 400
+# One event never carries more text than this, so it fits any broker's payload limit.
+MAX_EVENT_CHARS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A reply as far as it was published: text, the number of its last event, status."""
+
+    content: str
+    reasoning: str
+    seq: int
+    status: Status
+    error: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status is not Status.STREAMING
+
+
+class Reply:
+    """The text of one STREAMING message and the events that carried it out."""
+
+    def __init__(self, *, message_id: int, broker: Broker) -> None:
+        self.message_id = message_id
+        self.broker = broker
+        self.content = ""
+        self.reasoning = ""
+        self.seq = 0
+        self.flushed_seq = 0
+        self.task: asyncio.Task[None] | None = None
+        # Why the task was cancelled: CANCELLED by a user, INTERRUPTED by shutdown.
+        self.stop_status: Status | None = None
+        # Set once the final row is being written: from then on it must not be cancelled.
+        self.finishing = False
+        self._pending_content: list[str] = []
+        self._pending_reasoning: list[str] = []
+        self._pending_chars = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.content, self.reasoning, self.seq, Status.STREAMING)
+
+    def add(self, content: str, reasoning: str) -> None:
+        """Queues text from the model; it is published within COALESCE_SECONDS."""
+        if not content and not reasoning:
+            return
+        self._pending_content.append(content)
+        self._pending_reasoning.append(reasoning)
+        self._pending_chars += len(content) + len(reasoning)
+        if self._pending_chars >= COALESCE_CHARS:
+            self.publish_pending()
+        elif self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(COALESCE_SECONDS, self.publish_pending)
+
+    def publish_pending(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        content, reasoning = self._take_pending()
+        while content or reasoning:
+            piece_c, content = content[:MAX_EVENT_CHARS], content[MAX_EVENT_CHARS:]
+            room = MAX_EVENT_CHARS - len(piece_c)
+            piece_r, reasoning = reasoning[:room], reasoning[room:]
+            self._publish(Event(self.message_id, self.seq + 1, piece_c, piece_r))
+
+    def finish(self, status: Status, error: str | None) -> Event:
+        """Publishes the final event (call `publish_pending` and store the text first)."""
+        self.publish_pending()
+        done = Event(self.message_id, self.seq + 1, status=status.value, done=True, error=error)
+        self._publish(done)
+        return done
+
+    def _take_pending(self) -> tuple[str, str]:
+        content, reasoning = "".join(self._pending_content), "".join(self._pending_reasoning)
+        self._pending_content.clear()
+        self._pending_reasoning.clear()
+        self._pending_chars = 0
+        return content, reasoning
+
+    def _publish(self, event: Event) -> None:
+        self.seq = event.seq
+        self.content += event.delta
+        self.reasoning += event.reasoning_delta
+        self.broker.publish(event)

@@ -1,0 +1,42 @@
+"""Password storage. Every stored value names its scheme ("argon2$..." or "plain$..."),
+so turning USE_HASH on or off later never locks anyone out."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+ARGON2 = "argon2"
+PLAIN = "plain"
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when the username is unknown, so both failures cost the same time.
+_DUMMY = f"{ARGON2}${_hasher.hash('not a real password')}"
+
+
+async def hash_password(password: str, *, use_hash: bool) -> str:
+    if not use_hash:
+        return f"{PLAIN}${password}"
+    hashed = await asyncio.to_thread(_hasher.hash, password)
+    return f"{ARGON2}${hashed}"
+
+
+async def verify_password(password: str, stored: str | None) -> bool:
+    """True when `password` matches; `stored=None` (no such user) costs the same time."""
+    scheme, _, data = (stored or _DUMMY).partition("$")
+    if scheme == PLAIN:
+        # Still pay for one hash, so plain-text accounts do not answer faster.
+        await asyncio.to_thread(_verify_argon2, password, _DUMMY.partition("$")[2])
+        return hmac.compare_digest(password.encode(), data.encode())
+    ok = await asyncio.to_thread(_verify_argon2, password, data)
+    return ok and stored is not None
+
+
+def _verify_argon2(password: str, hashed: str) -> bool:
+    try:
+        return _hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,127 @@
+"""The real server on a loopback port, and a small GraphQL client for it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import uvicorn
+from sqlalchemy import event
+from starlette.applications import Starlette
+
+from chattree.app import create_app
+from chattree.services.bundle import Services
+from chattree.settings import Settings
+
+
+class GraphQLFailure(AssertionError):
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+    @property
+    def code(self) -> str:
+        return str(self.errors[0]["extensions"]["code"])
+
+
+@dataclass
+class Api:
+    """Talks GraphQL over HTTP to one running server."""
+
+    url: str
+    http: aiohttp.ClientSession
+    app: Starlette
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/graphql"
+
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.http.post(
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=headers,
+        ) as response:
+            body: dict[str, Any] = await response.json()
+            return body
+
+    async def ok(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> dict[str, Any]:
+        """The data of a request that must succeed."""
+        body = await self.post(query, variables, token=token)
+        if body.get("errors"):
+            raise GraphQLFailure(body["errors"])
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def fails(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> dict[str, Any]:
+        """The first error of a request that must fail."""
+        body = await self.post(query, variables, token=token)
+        assert body.get("errors"), f"expected an error, got {body}"
+        error: dict[str, Any] = body["errors"][0]
+        return error
+
+    async def register(self, username: str, password: str = "correct horse") -> str:
+        data = await self.ok(
+            "mutation($u: String!, $p: String!) { register(username: $u, password: $p) { token } }",
+            {"u": username, "p": password},
+        )
+        token: str = data["register"]["token"]
+        return token
+
+    @asynccontextmanager
+    async def counting_statements(self) -> AsyncIterator[list[str]]:
+        """Records every SQL statement the server runs inside the block."""
+        engine = self.services.db.engine.sync_engine
+        seen: list[str] = []
+
+        def record(*args: Any) -> None:
+            seen.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield seen
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
+
+@asynccontextmanager
+async def running_server(settings: Settings) -> AsyncIterator[Api]:
+    """Serves the real app with uvicorn on a free loopback port, in this event loop."""
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the server stopped before it started")
+            await asyncio.sleep(0.01)
+        async with aiohttp.ClientSession() as http:
+            yield Api(url=f"http://127.0.0.1:{port}", http=http, app=app)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

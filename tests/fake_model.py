@@ -87,7 +87,8 @@ class FakeModelServer:
 
     async def wait_for_stream(self, timeout: float = 10) -> None:
         """Until a streaming request has started (then resets for the next one)."""
-        await asyncio.wait_for(self.stream_started.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self.stream_started.wait()
         self.stream_started.clear()
 
     def _unauthorized(self, request: web.Request) -> web.Response | None:
@@ -195,9 +196,8 @@ class FakeModelServer:
                 if index == reply.malformed_after:
                     await response.write(b'data: {"choices": [{"delta": {"content": "x"\n\n')
                 if index == reply.error_chunk_after:
-                    await response.write(
-                        f"data: {json.dumps({'error': {'message': reply.error_message}})}\n\n".encode()
-                    )
+                    error = {"error": {"message": reply.error_message}}
+                    await response.write(f"data: {json.dumps(error)}\n\n".encode())
                 if index == reply.stall_after:
                     await asyncio.sleep(3600)
                 await response.write(chunk(frame))
@@ -211,7 +211,11 @@ class FakeModelServer:
                     "created": created,
                     "model": model,
                     "choices": [],
-                    "usage": {"prompt_tokens": 5, "completion_tokens": len(frames), "total_tokens": 5 + len(frames)},
+                    "usage": {
+                        "prompt_tokens": 5,
+                        "completion_tokens": len(frames),
+                        "total_tokens": 5 + len(frames),
+                    },
                 }
                 await response.write(f"data: {json.dumps(usage)}\n\n".encode())
             await response.write(b"data: [DONE]\n\n")

@@ -13,10 +13,12 @@ from contextlib import asynccontextmanager
 import aiohttp
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from chattree.api.body_limit import BodyLimit
 from chattree.api.schema import build_schema
 from chattree.api.view import GraphQLView
 from chattree.broker import Broker, MemoryBroker
@@ -139,6 +141,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/docs", docs),
+        ],
+        middleware=[
+            # Room for the longest message a client may send, JSON-escaped, and the query.
+            Middleware(BodyLimit, max_bytes=6 * settings.max_message_length + 64 * 1024),
         ],
         lifespan=lifespan,
     )

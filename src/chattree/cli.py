@@ -22,7 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the server on UVICORN_HOST:UVICORN_PORT")
     commands.add_parser("migrate", help="apply pending database migrations and exit")
+    commands.add_parser("schema", help="print the GraphQL schema (SDL) to standard output")
     args = parser.parse_args(argv)
+    if args.command == "schema":
+        from chattree.api.schema import schema
+
+        print(schema.as_str())
+        return 0
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -64,7 +70,9 @@ class Server(uvicorn.Server):
             # Give subscriptions a moment to deliver their final events.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FINAL_EVENTS_SECONDS):
-                    while services.generations.followers and not self.force_exit:
+                    # A counter, not an event: subscriptions of other processes' replies
+                    # may keep it above zero, and the timeout bounds that.
+                    while services.generations.followers and not self.force_exit:  # noqa: ASYNC110
                         await asyncio.sleep(0.05)
         await super().shutdown(sockets)
 

@@ -81,7 +81,7 @@ class Mutation:
         model: str | None = None,
         title: str | None = None,
         system_prompt: str | None = None,
-        wait: bool = False,
+        wait: bool | None = False,
     ) -> PromptPayload:
         caller = await info.context.user()
         result = await info.context.services.conversations.create(
@@ -90,7 +90,7 @@ class Mutation:
             model=model,
             title=title,
             system_prompt=system_prompt,
-            wait=wait,
+            wait=bool(wait),
         )
         return prompt_payload(result)
 
@@ -103,14 +103,14 @@ class Mutation:
         )
     )
     async def prompt(
-        self, info: Info, parent_id: strawberry.ID, content: str, wait: bool = False
+        self, info: Info, parent_id: strawberry.ID, content: str, wait: bool | None = False
     ) -> PromptPayload:
         caller = await info.context.user()
         result = await info.context.services.conversations.prompt(
             user_id=caller.id,
             parent_id=require_id(parent_id, what="message"),
             content=content,
-            wait=wait,
+            wait=bool(wait),
         )
         return prompt_payload(result)
 
@@ -121,11 +121,11 @@ class Mutation:
         )
     )
     async def regenerate(
-        self, info: Info, message_id: strawberry.ID, wait: bool = False
+        self, info: Info, message_id: strawberry.ID, wait: bool | None = False
     ) -> Message:
         caller = await info.context.user()
         row = await info.context.services.conversations.regenerate(
-            user_id=caller.id, message_id=require_id(message_id, what="message"), wait=wait
+            user_id=caller.id, message_id=require_id(message_id, what="message"), wait=bool(wait)
         )
         return Message.from_row(row)
 

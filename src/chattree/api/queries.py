@@ -34,11 +34,11 @@ class Query:
 
     @strawberry.field(description="The caller's conversations, newest updatedAt first.")
     async def conversations(
-        self, info: Info, first: int = 20, after: str | None = None
+        self, info: Info, first: int | None = 20, after: str | None = None
     ) -> ConversationConnection:
         user = await info.context.user()
         page = await info.context.services.conversations.page(
-            user_id=user.id, first=first, after=after
+            user_id=user.id, first=20 if first is None else first, after=after
         )
         edges = [
             ConversationEdge(cursor=encode_cursor(row), node=Conversation.from_row(row))

@@ -9,8 +9,8 @@ from enum import Enum
 import strawberry
 
 from chattree.api.context import Info
-from chattree.db import models
 from chattree.api.ids import require_id
+from chattree.db import models
 from chattree.errors import InvalidInput, NotFound
 
 Role = strawberry.enum(models.Role, name="Role")

@@ -125,10 +125,10 @@ class Broker(ABC):
     def publish(self, item: Item) -> None:
         """Sends `item` to every process; returns at once."""
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 (optional hook)
         """Connects whatever the broker needs."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 (optional hook)
         """Disconnects; pending items may be dropped."""
 
     def dispatch(self, item: Item) -> None:

@@ -34,7 +34,7 @@ FIRST_DELAY: Final = 0.1
 MAX_DELAY: Final = 5.0
 WARN_EVERY: Final = 60.0
 CONNECT_TIMEOUT: Final = 10.0
-SEND_TIMEOUT: Final = 10.0
+QUERY_TIMEOUT: Final = 10.0
 # A connection can die without the socket saying so; ask it now and then.
 HEALTH_CHECK_EVERY: Final = 30.0
 CLOSE_TIMEOUT: Final = 2.0
@@ -64,6 +64,7 @@ class PostgresBroker(Broker):
         self.channel = channel
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._outbox: deque[str] = deque()
+        self._sending: str | None = None
         self._pending = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
@@ -90,6 +91,8 @@ class PostgresBroker(Broker):
             asyncio.create_task(self._listen_forever(), name="chattree-broker-listen"),
             asyncio.create_task(self._send_forever(), name="chattree-broker-send"),
         )
+        for task in self._tasks:
+            task.add_done_callback(_report_crash)
 
     async def close(self) -> None:
         """Sends what is pending for a moment, then stops and disconnects."""
@@ -100,12 +103,11 @@ class PostgresBroker(Broker):
             try:
                 await asyncio.wait_for(self._drained.wait(), CLOSE_TIMEOUT)
             except TimeoutError:
-                log.warning("closing with %d notifications unsent", len(self._outbox))
+                unsent = len(self._outbox) + (self._sending is not None)
+                log.warning("closing with %d notifications unsent", unsent)
         for task in self._tasks:
             task.cancel()
-        for result in await asyncio.gather(*self._tasks, return_exceptions=True):
-            if isinstance(result, Exception):
-                log.error("broker task failed", exc_info=result)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = ()
         self._outbox.clear()
         await self._close_connections()
@@ -176,7 +178,7 @@ class PostgresBroker(Broker):
                 return
             except TimeoutError:
                 try:
-                    async with asyncio.timeout(SEND_TIMEOUT):
+                    async with asyncio.timeout(QUERY_TIMEOUT):
                         await connection.execute("SELECT 1")
                 except Exception:
                     return
@@ -193,7 +195,9 @@ class PostgresBroker(Broker):
                 self._pending.clear()
                 await self._pending.wait()
                 continue
-            await self._send(self._outbox.popleft())
+            self._sending = self._outbox.popleft()
+            await self._send(self._sending)
+            self._sending = None
 
     async def _send(self, payload: str) -> None:
         """Sends one payload, reconnecting as long as it takes so that order is kept."""
@@ -203,7 +207,7 @@ class PostgresBroker(Broker):
                 if self._sender is None or self._sender.is_closed():
                     self._sender = None
                     self._sender = await self._connect(SENDER_NAME)
-                async with asyncio.timeout(SEND_TIMEOUT):
+                async with asyncio.timeout(QUERY_TIMEOUT):
                     await self._sender.execute("SELECT pg_notify($1, $2)", self.channel, payload)
             except Exception as exc:
                 sender = self._sender
@@ -259,6 +263,16 @@ def fit(item: Item) -> str | None:
 
 def _size(payload: str) -> int:
     return len(payload.encode())
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    # The tasks catch every expected failure: anything else is a bug, shown at once.
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error(
+            "%s crashed; this process no longer hears or sends events",
+            task.get_name(),
+            exc_info=exc,
+        )
 
 
 class _Backoff:

@@ -25,7 +25,7 @@ async def owned_message(session: AsyncSession, *, message_id: int, user_id: int)
     )
 
 
-def path_statement(end: int | ColumnElement[int]) -> Select[tuple[Message]]:
+def path_statement(end: int | ColumnElement[int]) -> Select[Message]:
     """The messages from the root down to `end`, root first."""
     up = select(Message.id, Message.parent_id).where(Message.id == end).cte("up", recursive=True)
     parent = aliased(Message)
@@ -63,7 +63,7 @@ async def newest_branch(session: AsyncSession, *, conversation_id: int) -> Seque
 
 
 async def newest_id_below(session: AsyncSession, *, message_id: int) -> int:
-    newest = await session.scalar(select(newest_below(message_id)))
+    newest: int | None = await session.scalar(select(newest_below(message_id)))
     assert newest is not None
     return newest
 

@@ -1,72 +1,76 @@
-"""Splitting `<think>...</think>` reasoning out of content, as it streams in.
+"""Separates `<think>...</think>` reasoning from the answer in streamed model output.
 
-A tag may arrive cut across chunks at any point ("<th" + "ink>"), so the splitter holds
-back only a tail that could still become a tag, and emits everything else at once.
+Models such as DeepSeek-R1 and Qwen3 served without a reasoning parser put their
+reasoning inline in `content`. A stream can cut a tag at any character, so the splitter
+holds back only the end of a chunk that could still grow into a tag; everything else is
+emitted at once, which keeps the live stream smooth.
 """
 
 from __future__ import annotations
 
-OPEN, CLOSE = "<think>", "</think>"
-
-
-class ThinkSplitter:
-    def __init__(self) -> None:
-        self._held = ""
-        self._thinking = False
-        self._after_close = False  # drop the blank lines models put after </think>
-
-    def feed(self, text: str) -> tuple[str, str]:
-        """(content, reasoning) that can be emitted now."""
-        content: list[str] = []
-        reasoning: list[str] = []
-        text = self._held + text
-        self._held = ""
-        while text:
-            tag = CLOSE if self._thinking else OPEN
-            index = text.find(tag)
-            if index >= 0:
-                self._emit(text[:index], content, reasoning)
-                text = text[index + len(tag) :]
-                self._thinking = not self._thinking
-                self._after_close = not self._thinking
-                continue
-            keep = partial_tag_length(text, tag)
-            self._emit(text[: len(text) - keep], content, reasoning)
-            self._held = text[len(text) - keep :]
-            break
-        return "".join(content), "".join(reasoning)
-
-    def flush(self) -> tuple[str, str]:
-        """What was held back, at the end of the stream."""
-        held, self._held = self._held, ""
-        content: list[str] = []
-        reasoning: list[str] = []
-        self._emit(held, content, reasoning)
-        return "".join(content), "".join(reasoning)
-
-    def _emit(self, text: str, content: list[str], reasoning: list[str]) -> None:
-        if self._thinking:
-            reasoning.append(text)
-            return
-        if self._after_close:
-            text = text.lstrip()
-            if not text:
-                return
-            self._after_close = False
-        content.append(text)
+OPEN = "<think>"
+CLOSE = "</think>"
 
 
 def partial_tag_length(text: str, tag: str) -> int:
-    """Length of the longest end of `text` that is a start of `tag`."""
-    for size in range(min(len(tag) - 1, len(text)), 0, -1):
-        if tag.startswith(text[-size:]):
-            return size
+    """How many trailing characters of `text` could be the start of `tag`."""
+    for length in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:length]):
+            return length
     return 0
 
 
+class ThinkSplitter:
+    """Feed it content chunks in order; it answers (content, reasoning) safe to emit."""
+
+    def __init__(self) -> None:
+        self._inside = False
+        self._held = ""
+        # Models write "</think>\n\n" before the answer; that whitespace is not content.
+        self._strip_leading = False
+
+    def feed(self, text: str) -> tuple[str, str]:
+        content: list[str] = []
+        reasoning: list[str] = []
+        rest = self._held + text
+        self._held = ""
+        while rest:
+            tag = CLOSE if self._inside else OPEN
+            found = rest.find(tag)
+            if found < 0:
+                held = partial_tag_length(rest, tag)
+                self._emit(rest[: len(rest) - held], content, reasoning)
+                self._held = rest[len(rest) - held :]
+                break
+            self._emit(rest[:found], content, reasoning)
+            rest = rest[found + len(tag) :]
+            self._inside = not self._inside
+            self._strip_leading = not self._inside
+        return "".join(content), "".join(reasoning)
+
+    def flush(self) -> tuple[str, str]:
+        """What was held back; call once the stream has ended."""
+        content: list[str] = []
+        reasoning: list[str] = []
+        self._emit(self._held, content, reasoning)
+        self._held = ""
+        return "".join(content), "".join(reasoning)
+
+    def _emit(self, text: str, content: list[str], reasoning: list[str]) -> None:
+        if self._inside:
+            reasoning.append(text)
+            return
+        if self._strip_leading:
+            text = text.lstrip()
+            if not text:
+                return
+            self._strip_leading = False
+        content.append(text)
+
+
 def split_think(text: str) -> tuple[str, str]:
-    """(content, reasoning) of a whole text."""
+    """(content, reasoning) of a whole answer."""
     splitter = ThinkSplitter()
     content, reasoning = splitter.feed(text)
-    rest_content, rest_reasoning = splitter.flush()
-    return content + rest_content, reasoning + rest_reasoning
+    more_content, more_reasoning = splitter.flush()
+    return content + more_content, reasoning + more_reasoning

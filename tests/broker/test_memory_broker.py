@@ -1,0 +1,128 @@
+"""The in-process broker: what every broker promises, on a single process."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from chattree.broker import RESYNC, Event, MemoryBroker, Notice, NoticeKind, Subscription
+from chattree.broker.base import decode, encode
+
+
+async def _next_seq(subscription: Subscription) -> int:
+    item = await subscription.get()
+    assert isinstance(item, Event)
+    return item.seq
+
+
+async def test_events_reach_every_subscriber_of_their_message_in_order() -> None:
+    broker = MemoryBroker()
+    first, second = broker.subscribe(1), broker.subscribe(1)
+
+    for seq in range(1, 4):
+        broker.publish(Event(message_id=1, seq=seq, delta=str(seq)))
+
+    for subscription in (first, second):
+        assert [await subscription.get() for _ in range(3)] == [
+            Event(message_id=1, seq=seq, delta=str(seq)) for seq in range(1, 4)
+        ]
+
+
+async def test_a_subscriber_of_another_message_gets_nothing() -> None:
+    broker = MemoryBroker()
+    other = broker.subscribe(2)
+
+    broker.publish(Event(message_id=1, seq=1, delta="not yours"))
+    broker.publish(Event(message_id=2, seq=1, delta="yours"))
+
+    assert await other.get() == Event(message_id=2, seq=1, delta="yours")
+
+
+async def test_cancel_and_flush_requests_go_to_on_request_and_not_to_subscribers() -> None:
+    broker = MemoryBroker()
+    requests: list[Notice] = []
+    broker.on_request = requests.append
+    subscription = broker.subscribe(7)
+
+    broker.publish(Notice(NoticeKind.CANCEL, 7))
+    broker.publish(Notice(NoticeKind.FLUSH, 7))
+    broker.publish(Notice(NoticeKind.FLUSHED, 7, seq=3))
+
+    assert requests == [Notice(NoticeKind.CANCEL, 7), Notice(NoticeKind.FLUSH, 7)]
+    assert await subscription.get() == Notice(NoticeKind.FLUSHED, 7, seq=3)
+
+
+async def test_a_failing_request_handler_is_logged_and_does_not_reach_the_publisher(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker = MemoryBroker()
+
+    def fail(notice: Notice) -> None:
+        raise RuntimeError("boom")
+
+    broker.on_request = fail
+
+    with caplog.at_level(logging.ERROR, logger="chattree.broker.base"):
+        broker.publish(Notice(NoticeKind.CANCEL, 1))
+
+    assert "boom" in caplog.text
+
+
+async def test_a_subscriber_that_falls_behind_resyncs_without_blocking_the_publisher() -> None:
+    broker = MemoryBroker(queue_size=4)
+    slow = broker.subscribe(1)
+
+    for seq in range(1, 11):
+        broker.publish(Event(message_id=1, seq=seq))
+
+    assert await slow.get() is RESYNC
+    seqs = [await _next_seq(slow)]
+    while seqs[-1] != 10:
+        seqs.append(await _next_seq(slow))
+    assert seqs == sorted(seqs)
+
+
+async def test_unsubscribing_stops_delivery() -> None:
+    broker = MemoryBroker()
+    with broker.subscribe(1) as subscription:
+        assert broker.subscriber_count(1) == 1
+    marker = Event(message_id=1, seq=-1)
+
+    broker.publish(Event(message_id=1, seq=1))
+    subscription.deliver(marker)
+
+    assert broker.subscriber_count(1) == 0
+    assert await subscription.get() == marker
+
+
+async def test_resync_all_replaces_what_every_subscriber_has_queued() -> None:
+    broker = MemoryBroker()
+    first, second = broker.subscribe(1), broker.subscribe(2)
+    broker.publish(Event(message_id=1, seq=1))
+
+    broker.resync_all()
+
+    assert await first.get() is RESYNC
+    assert await second.get() is RESYNC
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        Event(message_id=1, seq=2),
+        Event(
+            message_id=1,
+            seq=2,
+            delta="héllo ✓",
+            reasoning_delta="hmm",
+            status="FAILED",
+            done=True,
+            error="cut",
+            resync=True,
+        ),
+        Notice(NoticeKind.FLUSHED, 3, seq=9),
+    ],
+)
+def test_items_survive_encoding(item: Event | Notice) -> None:
+    assert decode(encode(item)) == item

@@ -13,6 +13,9 @@ from sqlalchemy.exc import ArgumentError
 
 T = TypeVar("T")
 
+# Their values may hold credentials, so errors name them without repeating the value.
+SECRET_VARIABLES = frozenset({"DB_URL", "SIGNATURE", "MODEL_API_KEY"})
+
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
@@ -112,7 +115,8 @@ class Reader:
         try:
             return parse(raw.strip())
         except ValueError as exc:
-            raise SettingsError(f"{name}={raw!r} is not valid: {exc}") from None
+            shown = name if name in SECRET_VARIABLES else f"{name}={raw!r}"
+            raise SettingsError(f"{shown} is not valid: {exc}") from None
 
 
 def parse_bool(raw: str) -> bool:

@@ -50,9 +50,12 @@ class Accounts:
 
     async def login(self, *, username: str, password: str, client: str) -> User:
         self.login_limiter.hit(f"user:{username[:64]}", f"addr:{client}")
-        async with self.db.reader() as session:
-            user = await session.scalar(select(User).where(User.username == username[:64]))
-        ok = await verify_password(password[:MAX_PASSWORD], user.password if user else None)
+        user = None
+        # A name that breaks the rules names nobody (and may not even be encodable).
+        if USERNAME.fullmatch(username):
+            async with self.db.reader() as session:
+                user = await session.scalar(select(User).where(User.username == username))
+        ok = await password_matches(password, user.password if user else None)
         if user is None or not ok:
             raise Unauthenticated(WRONG_LOGIN)
         return user
@@ -73,11 +76,13 @@ class Accounts:
     ) -> User:
         if username is not None:
             check_username(username)
-        if personality is not None and len(personality) > MAX_PERSONALITY:
-            raise InvalidInput(
-                f"personality is longer than {MAX_PERSONALITY} characters",
-                argument="personality",
-            )
+        if personality is not None:
+            if len(personality) > MAX_PERSONALITY:
+                raise InvalidInput(
+                    f"personality is longer than {MAX_PERSONALITY} characters",
+                    argument="personality",
+                )
+            check_storable(personality, argument="personality")
         try:
             async with self.db.transaction() as session:
                 user = await self._locked(session, user_id)
@@ -94,7 +99,7 @@ class Accounts:
         check_password(new, argument="newPassword")
         async with self.db.transaction() as session:
             user = await self._locked(session, user_id)
-            if not await verify_password(current[:MAX_PASSWORD], user.password):
+            if not await password_matches(current, user.password):
                 raise InvalidInput("currentPassword is wrong", argument="currentPassword")
             user.password = await hash_password(new, use_hash=self.use_hash)
             user.token_version += 1
@@ -103,7 +108,7 @@ class Accounts:
     async def delete(self, *, user_id: int, password: str) -> None:
         async with self.db.transaction() as session:
             user = await self._locked(session, user_id)
-            if not await verify_password(password[:MAX_PASSWORD], user.password):
+            if not await password_matches(password, user.password):
                 raise InvalidInput("password is wrong", argument="password")
             # Conversations and messages go with it (ON DELETE CASCADE).
             await session.execute(delete(User).where(User.id == user_id))
@@ -127,3 +132,32 @@ def check_password(password: str, *, argument: str) -> None:
         raise InvalidInput(
             f"{argument} must be {MIN_PASSWORD} to {MAX_PASSWORD} characters", argument=argument
         )
+    check_storable(password, argument=argument)
+
+
+def storable(text: str) -> bool:
+    """False for what neither UTF-8 nor a PostgreSQL text column can hold: NUL and
+    unpaired surrogates (JSON lets a client send both)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_storable(text: str, *, argument: str) -> None:
+    if not storable(text):
+        raise InvalidInput(
+            f"{argument} contains a NUL character or an unpaired surrogate", argument=argument
+        )
+
+
+async def password_matches(password: str, stored: str | None) -> bool:
+    """Whether `password` is the one `stored`. A password no account can have (too long,
+    or not storable) is compared with nothing, at the cost of one hash all the same:
+    cutting it down instead would let extra characters after the real password pass."""
+    if len(password) > MAX_PASSWORD or not storable(password):
+        return await verify_password("", None)
+    return await verify_password(password, stored)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from chattree.db.engine import Database
 from chattree.db.models import User
@@ -85,7 +84,9 @@ class Accounts:
             check_storable(personality, argument="personality")
         try:
             async with self.db.transaction() as session:
-                user = await self._locked(session, user_id)
+                user = await session.get(User, user_id)
+                if user is None:
+                    raise Unauthenticated("the account of this token no longer exists")
                 if username is not None:
                     user.username = username
                 if personality is not None:
@@ -97,24 +98,37 @@ class Accounts:
 
     async def change_password(self, *, user_id: int, current: str, new: str) -> User:
         check_password(new, argument="newPassword")
+        # Hashing happens outside the write transaction (it takes ~100 ms, and on SQLite
+        # the write lock is global); the update then applies only to what was checked.
+        user = await self._current(user_id)
+        if not await password_matches(current, user.password):
+            raise InvalidInput("currentPassword is wrong", argument="currentPassword")
+        hashed = await hash_password(new, use_hash=self.use_hash)
         async with self.db.transaction() as session:
-            user = await self._locked(session, user_id)
-            if not await password_matches(current, user.password):
-                raise InvalidInput("currentPassword is wrong", argument="currentPassword")
-            user.password = await hash_password(new, use_hash=self.use_hash)
-            user.token_version += 1
-        return user
+            changed = await session.execute(
+                update(User)
+                .where(User.id == user_id, User.password == user.password)
+                .values(password=hashed, token_version=User.token_version + 1)
+            )
+            if changed.rowcount == 0:  # type: ignore[attr-defined]
+                raise Conflict("the password changed meanwhile; try again")
+        return await self._current(user_id)
 
     async def delete(self, *, user_id: int, password: str) -> None:
+        user = await self._current(user_id)
+        if not await password_matches(password, user.password):
+            raise InvalidInput("password is wrong", argument="password")
         async with self.db.transaction() as session:
-            user = await self._locked(session, user_id)
-            if not await password_matches(password, user.password):
-                raise InvalidInput("password is wrong", argument="password")
             # Conversations and messages go with it (ON DELETE CASCADE).
-            await session.execute(delete(User).where(User.id == user_id))
+            deleted = await session.execute(
+                delete(User).where(User.id == user_id, User.password == user.password)
+            )
+            if deleted.rowcount == 0:  # type: ignore[attr-defined]
+                raise Conflict("the password changed meanwhile; try again")
 
-    async def _locked(self, session: AsyncSession, user_id: int) -> User:
-        user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
+    async def _current(self, user_id: int) -> User:
+        async with self.db.reader() as session:
+            user = await session.get(User, user_id)
         if user is None:
             raise Unauthenticated("the account of this token no longer exists")
         return user

@@ -441,3 +441,29 @@ async def test_prompting_under_a_missing_message_is_not_found(
     assert error["extensions"]["code"] == "NOT_FOUND"
     error = await api.fails(REGENERATE, {"id": missing}, token=alice)
     assert error["extensions"]["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("bad", ["nul\x00byte", "lone \ud800 surrogate"])
+async def test_text_no_database_can_store_is_bad_user_input_and_stores_nothing(
+    api: Api, alice: str, bad: str
+) -> None:
+    first = await create(api, alice)
+    reply_id = first["assistantMessage"]["id"]
+    attempts = [
+        ("mutation($c: String!) { createConversation(content: $c) { userMessage { id } } }",
+         {"c": bad}, "content"),
+        ("mutation($s: String!) { createConversation(content: \"hi\", systemPrompt: $s) "
+         "{ userMessage { id } } }", {"s": bad}, "systemPrompt"),
+        ("mutation($t: String!) { createConversation(content: \"hi\", title: $t) "
+         "{ userMessage { id } } }", {"t": bad}, "title"),
+        ("mutation($m: String!) { createConversation(content: \"hi\", model: $m) "
+         "{ userMessage { id } } }", {"m": bad}, "model"),
+        ("mutation($p: ID!, $c: String!) { prompt(parentId: $p, content: $c) "
+         "{ userMessage { id } } }", {"p": reply_id, "c": bad}, "content"),
+    ]
+    for query, variables, argument in attempts:
+        error = await api.fails(query, variables, token=alice)
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", (argument, error)
+        assert error["extensions"]["argument"] == argument
+    data = await api.ok("{ conversations { edges { node { messageCount } } } }", token=alice)
+    assert [edge["node"]["messageCount"] for edge in data["conversations"]["edges"]] == [3]

@@ -12,6 +12,7 @@ from chattree.db.models import User
 from chattree.errors import Conflict, InvalidInput, Unauthenticated
 from chattree.services.passwords import hash_password, verify_password
 from chattree.services.ratelimit import SlidingWindow
+from chattree.services.text import check_text, storable
 from chattree.services.tokens import Claims, TokenSigner
 
 USERNAME = re.compile(r"[a-z0-9_]{3,32}")
@@ -76,12 +77,7 @@ class Accounts:
         if username is not None:
             check_username(username)
         if personality is not None:
-            if len(personality) > MAX_PERSONALITY:
-                raise InvalidInput(
-                    f"personality is longer than {MAX_PERSONALITY} characters",
-                    argument="personality",
-                )
-            check_storable(personality, argument="personality")
+            check_text(personality, argument="personality", max_length=MAX_PERSONALITY)
         try:
             async with self.db.transaction() as session:
                 user = await session.get(User, user_id)
@@ -146,26 +142,7 @@ def check_password(password: str, *, argument: str) -> None:
         raise InvalidInput(
             f"{argument} must be {MIN_PASSWORD} to {MAX_PASSWORD} characters", argument=argument
         )
-    check_storable(password, argument=argument)
-
-
-def storable(text: str) -> bool:
-    """False for what neither UTF-8 nor a PostgreSQL text column can hold: NUL and
-    unpaired surrogates (JSON lets a client send both)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def check_storable(text: str, *, argument: str) -> None:
-    if not storable(text):
-        raise InvalidInput(
-            f"{argument} contains a NUL character or an unpaired surrogate", argument=argument
-        )
+    check_text(password, argument=argument)
 
 
 async def password_matches(password: str, stored: str | None) -> bool:

@@ -17,6 +17,7 @@ from chattree.db.types import utcnow
 from chattree.errors import InvalidInput, NotFound, UpstreamError
 from chattree.llm import ModelClient
 from chattree.services.generation import GenerationManager
+from chattree.services.text import check_text
 from chattree.services.titles import MAX_TITLE, provisional_title, write_title
 from chattree.settings import Settings
 
@@ -223,6 +224,8 @@ class Conversations:
 
     async def resolve_model(self, requested: str | None) -> str:
         """The model to use: `requested` if the server offers it, else the default."""
+        if requested is not None:
+            check_text(requested, argument="model", max_length=200, allow_empty=False)
         try:
             offered = await self.client.list_models()
         except UpstreamError:
@@ -299,13 +302,12 @@ class Conversations:
             return await session.get_one(Message, message_id)
 
     def _check_content(self, text: str, *, argument: str, allow_empty: bool = False) -> None:
-        if not allow_empty and not text.strip():
-            raise InvalidInput(f"{argument} must not be empty", argument=argument)
-        if len(text) > self.settings.max_message_length:
-            raise InvalidInput(
-                f"{argument} is longer than {self.settings.max_message_length} characters",
-                argument=argument,
-            )
+        check_text(
+            text,
+            argument=argument,
+            max_length=self.settings.max_message_length,
+            allow_empty=allow_empty,
+        )
 
 
 async def owned_conversation(
@@ -323,10 +325,7 @@ async def owned_conversation(
 
 def check_title(title: str) -> str:
     title = " ".join(title.split())
-    if not title:
-        raise InvalidInput("title must not be empty", argument="title")
-    if len(title) > MAX_TITLE:
-        raise InvalidInput(f"title is longer than {MAX_TITLE} characters", argument="title")
+    check_text(title, argument="title", max_length=MAX_TITLE, allow_empty=False)
     return title
 
 

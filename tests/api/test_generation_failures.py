@@ -1,0 +1,163 @@
+"""Replies the model server fails: they end FAILED with their partial text and a clear
+`error`, subscribers get a done event, and the user's message stays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from tests.fake_model import FakeModelServer, Reply
+from tests.harness import Api
+from tests.ws import (
+    assert_well_formed,
+    connect,
+    content_of,
+    final_message,
+    message,
+    start_reply,
+    stream_events,
+    subscribe_stream,
+    until,
+)
+
+API_KEY = "sk-test-0123456789"
+FIRST_TOKEN_TIMEOUT = "1.5"  # MODEL_IDLE_TIMEOUT is 2 s (conftest)
+
+
+@pytest.fixture
+def server_env(server_env: dict[str, str], fake_model: FakeModelServer) -> dict[str, str]:
+    # Every request of this module must carry the key, or the fake model answers 401.
+    fake_model.api_key = API_KEY
+    return {
+        **server_env,
+        "MODEL_API_KEY": API_KEY,
+        "MODEL_FIRST_TOKEN_TIMEOUT": FIRST_TOKEN_TIMEOUT,
+    }
+
+
+TEXT = "abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class Failure:
+    reply: Reply
+    partial: str
+    error: tuple[str, ...]  # words the error message must contain
+    upstream_closed: bool = False  # the server had to close a request left hanging
+
+
+FAILURES = {
+    "http-500": Failure(
+        Reply(status=500, error_message="model exploded"), "", ("500", "model exploded")
+    ),
+    "http-503": Failure(Reply(status=503, error_message="overloaded"), "", ("503", "overloaded")),
+    "cut": Failure(
+        Reply(content=TEXT, delay=0.05, chunk_size=3, cut_after=3), TEXT[:9], ("closed the stream",)
+    ),
+    "malformed": Failure(
+        Reply(content=TEXT, delay=0.05, chunk_size=3, malformed_after=3), TEXT[:9], ("malformed",)
+    ),
+    "error-chunk": Failure(
+        Reply(
+            content=TEXT,
+            delay=0.05,
+            chunk_size=3,
+            error_chunk_after=3,
+            error_message="rate limit hit",
+        ),
+        TEXT[:9],
+        ("rate limit hit",),
+    ),
+    "stall": Failure(
+        Reply(content=TEXT, delay=0.05, chunk_size=3, stall_after=3),
+        TEXT[:9],
+        ("stalled", "2 s"),
+        True,
+    ),
+    "first-token": Failure(
+        Reply(content=TEXT, stall_after=0), "", ("no token", f"{FIRST_TOKEN_TIMEOUT} s"), True
+    ),
+}
+
+
+@pytest.mark.parametrize("case", FAILURES)
+async def test_a_failing_model_server_ends_the_reply_failed_with_its_partial_text(
+    api: Api, alice: str, fake_model: FakeModelServer, case: str
+) -> None:
+    failure = FAILURES[case]
+    fake_model.replies["Go"] = failure.reply
+    user_id, reply_id = await start_reply(api, alice, "Go")
+    async with connect(api.ws_url, token=alice) as ws:
+        events = await stream_events(await subscribe_stream(ws, reply_id))
+    stored = await message(api, alice, reply_id)
+    assert stored["status"] == "FAILED"
+    assert stored["content"] == failure.partial
+    error = stored["error"]
+    assert error and all(word in error for word in failure.error), error
+    assert "Traceback" not in error and "aiohttp" not in error
+    assert_well_formed(events, "FAILED")
+    assert events[-1]["error"] == error
+    assert content_of(events) == failure.partial
+    user = await message(api, alice, user_id)
+    assert (user["role"], user["content"], user["status"]) == ("USER", "Go", "COMPLETE")
+    if failure.upstream_closed:
+        await until(lambda: fake_model.disconnects == 1 and fake_model.active_streams == 0)
+
+
+async def test_subscribing_to_a_failed_reply_yields_one_done_event_with_the_error(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    fake_model.replies["Go"] = Reply(content=TEXT, chunk_size=3, cut_after=2)
+    _, reply_id = await start_reply(api, alice, "Go")
+    stored = await final_message(api, alice, reply_id)
+    async with connect(api.ws_url, token=alice) as ws:
+        events = await stream_events(await subscribe_stream(ws, reply_id))
+    assert events == [
+        {
+            "messageId": reply_id,
+            "delta": TEXT[:6],
+            "reasoningDelta": "",
+            "status": "FAILED",
+            "done": True,
+            "error": stored["error"],
+        }
+    ]
+
+
+async def test_a_failed_reply_is_returned_by_a_waiting_mutation_not_raised(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    fake_model.replies["Go"] = Reply(status=500, error_message="model exploded")
+    data = await api.ok(
+        'mutation { createConversation(content: "Go", wait: true) { '
+        "conversation { messageCount } userMessage { content status } "
+        "assistantMessage { content status error } } }",
+        token=alice,
+    )
+    payload = data["createConversation"]
+    assert payload["conversation"]["messageCount"] == 3
+    assert payload["userMessage"] == {"content": "Go", "status": "COMPLETE"}
+    assert payload["assistantMessage"]["status"] == "FAILED"
+    assert payload["assistantMessage"]["content"] == ""
+    assert "model exploded" in payload["assistantMessage"]["error"]
+
+
+async def test_the_model_api_key_is_sent_upstream(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    _, reply_id = await start_reply(api, alice, "Key")
+    stored = await final_message(api, alice, reply_id)
+    assert (stored["status"], stored["content"]) == ("COMPLETE", "Echo: Key")
+    assert len(fake_model.chat_requests) == 1
+
+
+async def test_a_rejected_api_key_fails_the_reply_with_the_model_servers_message(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    fake_model.api_key = "sk-another-key"
+    _, reply_id = await start_reply(api, alice, "Key")
+    stored = await final_message(api, alice, reply_id)
+    assert stored["status"] == "FAILED"
+    assert "401" in stored["error"] and "API key" in stored["error"]
+    assert API_KEY not in stored["error"]

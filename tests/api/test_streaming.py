@@ -1,0 +1,335 @@
+"""messageStream: live replies over websockets, joined at any point, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from contextlib import AsyncExitStack
+
+import pytest
+
+from chattree.broker import Subscription
+from tests.fake_model import FakeModelServer, Reply
+from tests.harness import Api
+from tests.ws import (
+    LEGACY_WS,
+    PROTOCOLS,
+    TRANSPORT_WS,
+    assert_well_formed,
+    connect,
+    content_of,
+    final_message,
+    message,
+    next_event,
+    published,
+    reasoning_of,
+    start_reply,
+    stream_events,
+    subscribe_stream,
+    until,
+)
+
+# About 600 characters: 60 chunks of 10, 1.2 s at delay=0.02.
+LONG = " ".join(f"word{i}" for i in range(100))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_reply_streams_to_completion_over_both_subprotocols(
+    api: Api, alice: str, fake_model: FakeModelServer, protocol: str
+) -> None:
+    fake_model.replies["Tell me"] = Reply(content=LONG[:200], delay=0.01, chunk_size=5)
+    async with connect(api.ws_url, token=alice, protocol=protocol) as ws:
+        _, reply_id = await start_reply(api, alice, "Tell me")
+        events = await stream_events(await subscribe_stream(ws, reply_id))
+    assert_well_formed(events, "COMPLETE")
+    assert all(event["messageId"] == reply_id for event in events)
+    assert events[-1]["error"] is None
+    stored = await message(api, alice, reply_id)
+    assert stored["status"] == "COMPLETE"
+    assert stored["content"] == LONG[:200]
+    assert content_of(events) == stored["content"]
+    assert len(events) > 2, "the reply arrived in one piece, not streamed"
+
+
+async def test_a_late_subscriber_first_gets_the_text_so_far_then_the_rest(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    fake_model.replies["Slowly"] = Reply(content=LONG, delay=0.02, chunk_size=10)
+    _, reply_id = await start_reply(api, alice, "Slowly")
+    await until(lambda: published(api, reply_id) >= 100)
+    so_far = published(api, reply_id)
+    async with connect(api.ws_url, token=alice) as ws:
+        operation = await subscribe_stream(ws, reply_id)
+        first = await next_event(operation)
+        rest = await stream_events(operation)
+    assert first["status"] == "STREAMING" and not first["done"]
+    assert len(first["delta"]) >= so_far
+    assert LONG.startswith(first["delta"])
+    events = [first, *rest]
+    assert_well_formed(events, "COMPLETE")
+    assert content_of(events) == (await message(api, alice, reply_id))["content"] == LONG
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_resubscribing_mid_stream_gives_the_whole_text_again(
+    api: Api, alice: str, fake_model: FakeModelServer, protocol: str
+) -> None:
+    fake_model.replies["Again"] = Reply(content=LONG, delay=0.02, chunk_size=10)
+    _, reply_id = await start_reply(api, alice, "Again")
+    async with connect(api.ws_url, token=alice, protocol=protocol) as ws:
+        dropped = await subscribe_stream(ws, reply_id)
+        seen = [await next_event(dropped), await next_event(dropped)]
+        await dropped.stop()
+        await until(lambda: api.services.broker.subscriber_count(int(reply_id)) == 0)
+        await until(lambda: published(api, reply_id) > len(content_of(seen)))
+        events = await stream_events(await subscribe_stream(ws, reply_id))
+    assert LONG.startswith(content_of(seen))
+    assert_well_formed(events, "COMPLETE")
+    assert len(events[0]["delta"]) > len(content_of(seen))
+    assert content_of(events) == (await message(api, alice, reply_id))["content"] == LONG
+
+
+async def test_resubscribing_on_a_new_connection_after_a_drop_gives_the_whole_text(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    fake_model.replies["Reconnect"] = Reply(content=LONG, delay=0.02, chunk_size=10)
+    _, reply_id = await start_reply(api, alice, "Reconnect")
+    async with connect(api.ws_url, token=alice) as first:
+        await next_event(await subscribe_stream(first, reply_id))
+        first.abort()
+    async with connect(api.ws_url, token=alice) as second:
+        events = await stream_events(await subscribe_stream(second, reply_id))
+    assert_well_formed(events, "COMPLETE")
+    assert content_of(events) == (await message(api, alice, reply_id))["content"] == LONG
+
+
+@pytest.mark.parametrize(
+    ("think_tags", "field"),
+    [(False, "reasoning_content"), (False, "reasoning"), (True, "")],
+    ids=["reasoning_content", "reasoning", "think_tags"],
+)
+async def test_reasoning_streams_apart_from_the_content(
+    api: Api, alice: str, fake_model: FakeModelServer, think_tags: bool, field: str
+) -> None:
+    reasoning = "The user greets me. " * 6
+    content = "Hello! How can I help you today?"
+    # chunk_size=3 cuts both "<think>" and "</think>" across chunks.
+    fake_model.replies["Think"] = Reply(
+        content=content,
+        reasoning=reasoning,
+        reasoning_field=field,
+        think_tags=think_tags,
+        delay=0.01,
+        chunk_size=3,
+    )
+    _, reply_id = await start_reply(api, alice, "Think")
+    await until(lambda: published(api, reply_id) >= 20)
+    async with connect(api.ws_url, token=alice) as ws:
+        events = await stream_events(await subscribe_stream(ws, reply_id))
+    assert_well_formed(events, "COMPLETE")
+    assert len(events[0]["reasoningDelta"]) >= 20
+    stored = await message(api, alice, reply_id)
+    assert stored["reasoning"] == reasoning
+    assert stored["content"] == content
+    assert reasoning_of(events) == reasoning
+    assert content_of(events) == content
+    # Once final, one event carries both.
+    async with connect(api.ws_url, token=alice) as ws:
+        (event,) = await stream_events(await subscribe_stream(ws, reply_id))
+    assert (event["delta"], event["reasoningDelta"], event["done"]) == (content, reasoning, True)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_subscribing_to_a_final_message_yields_exactly_one_done_event(
+    api: Api, alice: str, protocol: str
+) -> None:
+    user_id, reply_id = await start_reply(api, alice, "Done already")
+    await final_message(api, alice, reply_id)
+    async with connect(api.ws_url, token=alice, protocol=protocol) as ws:
+        for message_id, content in ((reply_id, "Echo: Done already"), (user_id, "Done already")):
+            events = await stream_events(await subscribe_stream(ws, message_id))
+            assert events == [
+                {
+                    "messageId": message_id,
+                    "delta": content,
+                    "reasoningDelta": "",
+                    "status": "COMPLETE",
+                    "done": True,
+                    "error": None,
+                }
+            ]
+
+
+async def test_a_reply_is_generated_when_nobody_subscribes(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    fake_model.replies["Alone"] = Reply(content="Nobody listens to me.", delay=0.01)
+    _, reply_id = await start_reply(api, alice, "Alone")
+    stored = await final_message(api, alice, reply_id)
+    assert stored["status"] == "COMPLETE"
+    assert stored["content"] == "Nobody listens to me."
+    assert api.services.broker.subscriber_count(int(reply_id)) == 0
+
+
+async def test_a_client_disconnecting_mid_stream_does_not_stop_the_reply(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    fake_model.replies["Leave"] = Reply(content=LONG[:300], delay=0.01, chunk_size=5)
+    _, reply_id = await start_reply(api, alice, "Leave")
+    async with connect(api.ws_url, token=alice) as ws:
+        first = await next_event(await subscribe_stream(ws, reply_id))
+        assert first["status"] == "STREAMING"
+        ws.abort()
+    stored = await final_message(api, alice, reply_id)
+    assert stored["status"] == "COMPLETE"
+    assert stored["content"] == LONG[:300]
+    assert fake_model.disconnects == 0
+    # The server let go of the dropped subscription.
+    await until(lambda: api.services.broker.subscriber_count(int(reply_id)) == 0)
+    await until(lambda: api.services.generations.followers == 0)
+
+
+async def test_a_stalled_subscriber_neither_holds_back_the_others_nor_grows_memory(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    broker = api.services.broker
+    # A small bound makes the stalled subscriber overflow within a short reply.
+    broker.queue_size = 4
+    created: list[Subscription] = []
+    overflowed: set[Subscription] = set()
+    subscribe = broker.subscribe
+
+    def recording_subscribe(message_id: int) -> Subscription:
+        subscription = subscribe(message_id)
+        created.append(subscription)
+        resync = subscription.resync
+
+        def recording_resync() -> None:
+            overflowed.add(subscription)
+            resync()
+
+        subscription.resync = recording_resync  # type: ignore[method-assign]
+        return subscription
+
+    broker.subscribe = recording_subscribe  # type: ignore[method-assign]
+    fake_model.replies["Crowd"] = Reply(content=CROWD_TEXT, delay=0.02, chunk_size=CHUNK)
+    async with AsyncExitStack() as stack:
+        stalled = await stack.enter_async_context(
+            connect(api.ws_url, token=alice, read=False, receive_buffer=4096)
+        )
+        clients = [
+            await stack.enter_async_context(
+                connect(api.ws_url, token=alice, protocol=PROTOCOLS[index % 2])
+            )
+            for index in range(100)
+        ]
+        _, reply_id = await start_reply(api, alice, "Crowd")
+        row_id = int(reply_id)
+        # The stalled client does not read. Its operations select the text many times
+        # over, so its socket and the server's send buffer fill up within a short reply.
+        heavy = [await stalled.subscribe(HEAVY, {"id": reply_id}) for _ in range(STALLED)]
+        await until(lambda: broker.subscriber_count(row_id) == STALLED)
+        stalled_subscriptions = set(created)
+        operations = [await subscribe_stream(client, reply_id) for client in clients]
+        results = await asyncio.gather(*(stream_events(op, timeout=30) for op in operations))
+        stored = await final_message(api, alice, reply_id)
+        assert stored["content"] == CROWD_TEXT
+        for events in results:
+            assert_well_formed(events, "COMPLETE")
+            assert content_of(events) == CROWD_TEXT
+        assert len(created) == STALLED + 100
+        assert stalled_subscriptions <= overflowed, "the stalled client kept up"
+        for subscription in created:
+            assert subscription._queue.maxsize == broker.queue_size
+            assert subscription._queue.qsize() <= broker.queue_size
+        # Once it reads again, the stalled client catches up from the stored reply.
+        stalled.start_reading()
+        for operation in heavy:
+            events = [data["messageStream"] for data in await operation.collect()]
+            assert_well_formed(events, "COMPLETE")
+            assert all("".join(e[f"d{i}"] for e in events) == CROWD_TEXT for i in range(48))
+    await until(lambda: broker.subscriber_count(row_id) == 0)
+    await until(lambda: api.services.generations.followers == 0)
+
+
+# 20 chunks, each its own event (delay > the coalescing window): 4000 characters.
+CHUNK = 200
+CROWD_TEXT = "".join(f"{i:04d}" + "x" * (CHUNK - 4) for i in range(20))
+# 50 operations selecting the delta 48 times: each event sends the stalled client about
+# 500 KB, more than the kernel and the server buffer after a few events.
+STALLED = 50
+HEAVY = (
+    "subscription($id: ID!) { messageStream(messageId: $id) { status done "
+    + " ".join(f"d{i}: delta" for i in range(48))
+    + " } }"
+)
+
+
+async def test_subscribing_again_and_again_at_any_point_always_adds_up(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    text = "".join(f"<{i}>" for i in range(200))
+    fake_model.replies["Storm"] = Reply(content=text, delay=0.003, chunk_size=4)
+    _, reply_id = await start_reply(api, alice, "Storm")
+    rng = random.Random(7)
+    finished = 0
+    async with (
+        connect(api.ws_url, token=alice, protocol=TRANSPORT_WS) as one,
+        connect(api.ws_url, token=alice, protocol=LEGACY_WS) as other,
+    ):
+        for attempt in range(30):
+            operation = await subscribe_stream(one if attempt % 2 else other, reply_id)
+            seen = []
+            for _ in range(rng.randint(1, 4)):
+                seen.append(await next_event(operation))
+                if seen[-1]["done"]:
+                    break
+            if seen[-1]["done"]:
+                finished += 1
+                assert_well_formed(seen, "COMPLETE")
+                assert content_of(seen) == text
+            else:
+                assert text.startswith(content_of(seen))
+                await operation.stop()
+    assert finished > 0
+    assert (await message(api, alice, reply_id))["content"] == text
+
+
+async def test_unusual_characters_and_one_huge_chunk_arrive_intact(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    odd = 'é漢字🙂 "quoted" \\ back\\slash\n\ttab\u200b\x01 e\u0301 '
+    huge = odd * 300  # about 10,000 characters in a single chunk
+    fake_model.replies["Odd"] = Reply(content=odd * 3, delay=0.01, chunk_size=1)
+    fake_model.replies["Huge"] = Reply(content=huge, chunk_size=len(huge))
+    async with connect(api.ws_url, token=alice) as ws:
+        for prompt, expected in (("Odd", odd * 3), ("Huge", huge)):
+            _, reply_id = await start_reply(api, alice, prompt)
+            events = await stream_events(await subscribe_stream(ws, reply_id))
+            assert_well_formed(events, "COMPLETE")
+            assert content_of(events) == expected
+            assert (await message(api, alice, reply_id))["content"] == expected
+
+
+async def test_a_model_slower_to_start_than_the_idle_timeout_still_answers(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    # MODEL_IDLE_TIMEOUT is 2 s and MODEL_FIRST_TOKEN_TIMEOUT 5 s (conftest).
+    fake_model.replies["Load"] = Reply(content="Loaded at last.", first_delay=2.3)
+    _, reply_id = await start_reply(api, alice, "Load")
+    async with connect(api.ws_url, token=alice) as ws:
+        events = await stream_events(await subscribe_stream(ws, reply_id))
+    assert_well_formed(events, "COMPLETE")
+    assert content_of(events) == "Loaded at last."
+
+
+async def test_a_nul_character_from_the_model_is_replaced_so_the_reply_can_be_stored(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    fake_model.replies["Nul"] = Reply(content="before\x00after", delay=0.01, chunk_size=3)
+    _, reply_id = await start_reply(api, alice, "Nul")
+    async with connect(api.ws_url, token=alice) as ws:
+        events = await stream_events(await subscribe_stream(ws, reply_id))
+    assert_well_formed(events, "COMPLETE")
+    stored = await message(api, alice, reply_id)
+    assert stored["content"] == content_of(events) == "before\ufffdafter"

@@ -1,10 +1,17 @@
-"""The one stand-in of the test suite: a real HTTP server on loopback that speaks the
-OpenAI chat-completions protocol (SSE streaming included) and can fail on demand."""
+"""The one stand-in of the test suite: a real HTTP server on loopback that speaks
+OpenAI's chat-completions API byte for byte (SSE streaming included) and fails on demand.
+
+    async with FakeModelServer() as fake:
+        fake.replies["hi"] = Reply(content="Hello!", delay=0.05)
+        ... point MODEL_BASE_URL at fake.base_url ...
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,24 +22,56 @@ from aiohttp import web
 
 @dataclass
 class Reply:
-    """What the server answers to one streaming request."""
+    """How the server answers one streaming request.
+
+    The `*_after` counts are token chunks (reasoning and content alike) sent before the
+    failure; N may equal the number of chunks, which fails right before finish_reason.
+    """
 
     content: str = "Hello there."
-    reasoning: str | None = None
-    think_tags: bool = False  # reasoning inline as <think>...</think>, tags cut across chunks
-    delay: float = 0.0  # between chunks
-    status: int = 200
+    reasoning: str | None = None  # sent before the content, in delta.<reasoning_field>
+    reasoning_field: str = "reasoning_content"  # OpenRouter and Ollama say "reasoning"
+    think_tags: bool = False  # send reasoning inline as "<think>...</think>", tags cut
+    delay: float = 0.0  # seconds between chunks
+    first_delay: float = 0.0  # seconds before the first token, as when a model loads
+    status: int = 200  # non-200: an OpenAI error object with error_message
     error_message: str = "model exploded"
-    cut_after: int | None = None  # drop the connection after N content chunks
-    malformed_after: int | None = None  # send `data: {not json` after N content chunks
-    stall_after: int | None = None  # stop sending after N content chunks
-    error_chunk_after: int | None = None  # send an {"error": ...} chunk after N chunks
+    cut_after: int | None = None  # drop the connection: no finish_reason, no [DONE]
+    malformed_after: int | None = None  # send `data: {not json`
+    stall_after: int | None = None  # send nothing more until the client goes away
+    error_chunk_after: int | None = None  # send an {"error": ...} object mid-stream
     finish_reason: str = "stop"
-    chunk_size: int = 3  # characters per content chunk
+    send_done: bool = True  # False: end the body after finish_reason without [DONE]
+    chunk_size: int | None = None  # characters per chunk; None: word-like tokens
 
 
-def pieces(text: str, size: int) -> list[str]:
+def echo(last_user_message: str) -> Reply:
+    return Reply(content=f"Echo: {last_user_message}")
+
+
+def tokens(text: str) -> list[str]:
+    """Word pieces with their leading space; long words are cut in two, as BPE does."""
+    pieces: list[str] = []
+    for word in re.findall(r"\s*\S+|\s+", text):
+        if len(word.strip()) > 5:
+            half = len(word) // 2
+            pieces += [word[:half], word[half:]]
+        else:
+            pieces.append(word)
+    return pieces
+
+
+def fixed(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def openai_error(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def sse(data: object) -> bytes:
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {text}\n\n".encode()
 
 
 @dataclass
@@ -40,27 +79,35 @@ class FakeModelServer:
     models: list[str] = field(default_factory=lambda: ["test-model", "other-model"])
     # Keyed by the content of the request's last user message.
     replies: dict[str, Reply] = field(default_factory=dict)
-    default_reply: Callable[[str], Reply] = lambda text: Reply(content=f"Echo: {text}")
-    title: str = "A short title"
+    default_reply: Reply | Callable[[str], Reply] = echo
+    title: str = "A short title"  # the answer to every non-streaming request
     title_status: int = 200
     models_status: int = 200
-    api_key: str | None = None
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    api_key: str | None = None  # when set, requests without this Bearer token get 401
+    port: int = 0  # 0: any free port; set once started
+
+    requests: list[dict[str, Any]] = field(default_factory=list)  # chat bodies, in order
     models_requests: int = 0
-    disconnects: int = 0
+    streams_started: int = 0
+    disconnects: int = 0  # streams whose client went away before the end
     active_streams: int = 0
     stream_started: asyncio.Event = field(default_factory=asyncio.Event)
-    _runner: web.AppRunner | None = None
-    port: int = 0
+
+    _runner: web.AppRunner | None = field(default=None, init=False, repr=False)
+    _pulse: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.root_url}/v1"
 
     @property
     def chat_requests(self) -> list[dict[str, Any]]:
         """The streaming requests (replies), not the title requests."""
-        return [r for r in self.requests if r.get("stream")]
+        return [body for body in self.requests if body.get("stream")]
 
     async def __aenter__(self) -> FakeModelServer:
         await self.start()
@@ -71,160 +118,230 @@ class FakeModelServer:
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/v1/models", self._list_models)
         app.router.add_post("/v1/chat/completions", self._chat)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
+        # handler_cancellation: a client that hangs up cancels the handler, which is how
+        # a stalled stream notices the disconnect.
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
 
-    async def wait_for_stream(self, timeout: float = 10) -> None:
-        """Until a streaming request has started (then resets for the next one)."""
-        async with asyncio.timeout(timeout):
-            await self.stream_started.wait()
+    async def wait_for_requests(self, n: int, timeout: float = 5.0) -> None:
+        """Until at least n chat requests have been received."""
+        await self._until(lambda: len(self.requests) >= n, timeout)
+
+    async def wait_for_streams(self, n: int = 1, timeout: float = 5.0) -> None:
+        """Until at least n streams have started (their headers and role chunk sent)."""
+        await self._until(lambda: self.streams_started >= n, timeout)
+
+    async def wait_for_disconnects(self, n: int = 1, timeout: float = 5.0) -> None:
+        await self._until(lambda: self.disconnects >= n, timeout)
+
+    async def wait_for_stream(self, timeout: float = 10.0) -> None:
+        """Until a stream has started, then re-arms for the next one."""
+        await asyncio.wait_for(self.stream_started.wait(), timeout)
         self.stream_started.clear()
 
-    def _unauthorized(self, request: web.Request) -> web.Response | None:
+    async def _until(self, done: Callable[[], bool], timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while not done():
+                await self._pulse.wait()
+
+    def _changed(self) -> None:
+        # Wakes every waiter at once; each re-checks its own condition.
+        self._pulse.set()
+        self._pulse = asyncio.Event()
+
+    def _denied(self, request: web.Request) -> web.Response | None:
         if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response(
-                {"error": {"message": "Invalid API key", "type": "invalid_request_error"}},
+                openai_error(
+                    "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+                ),
                 status=401,
             )
         return None
 
-    async def _models(self, request: web.Request) -> web.Response:
+    async def _list_models(self, request: web.Request) -> web.Response:
         self.models_requests += 1
-        if denied := self._unauthorized(request):
+        if (denied := self._denied(request)) is not None:
             return denied
         if self.models_status != 200:
             return web.json_response(
-                {"error": {"message": "models unavailable"}}, status=self.models_status
+                openai_error("models are unavailable", "server_error"),
+                status=self.models_status,
             )
         return web.json_response(
             {
                 "object": "list",
                 "data": [
-                    {"id": m, "object": "model", "created": 1700000000, "owned_by": "test"}
-                    for m in self.models
+                    {"id": name, "object": "model", "created": 1700000000, "owned_by": "fake"}
+                    for name in self.models
                 ],
             }
         )
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        if denied := self._unauthorized(request):
+        if (denied := self._denied(request)) is not None:
             return denied
-        body = await request.json()
+        try:
+            body = await request.json()
+            messages = body["messages"]
+            model = body["model"]
+        except (ValueError, KeyError, TypeError):
+            return web.json_response(
+                openai_error(
+                    "expected a JSON body with model and messages", "invalid_request_error"
+                ),
+                status=400,
+            )
         self.requests.append(body)
+        self._changed()
         if not body.get("stream"):
-            return self._completion(body)
-        last_user = next(
-            (m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), ""
-        )
-        reply = self.replies.get(last_user) or self.default_reply(last_user)
+            return self._completion(model, messages)
+        last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        reply = self.replies.get(last_user)
+        if reply is None:
+            default = self.default_reply
+            reply = default if isinstance(default, Reply) else default(last_user)
         if reply.status != 200:
             return web.json_response(
-                {"error": {"message": reply.error_message, "type": "server_error"}},
-                status=reply.status,
+                openai_error(reply.error_message, "server_error"), status=reply.status
             )
-        return await self._stream(request, body, reply)
+        usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return await self._stream(request, reply, model=model, usage=usage)
 
-    def _completion(self, body: dict[str, Any]) -> web.Response:
+    def _completion(self, model: str, messages: list[dict[str, Any]]) -> web.Response:
         if self.title_status != 200:
-            return web.json_response({"error": {"message": "no titles"}}, status=self.title_status)
+            return web.json_response(
+                openai_error("titles are unavailable", "server_error"), status=self.title_status
+            )
         return web.json_response(
             {
-                "id": "chatcmpl-title",
+                "id": f"chatcmpl-{secrets.token_hex(12)}",
                 "object": "chat.completion",
                 "created": int(time.time()),
-                "model": body["model"],
+                "model": model,
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": self.title},
+                        "message": {"role": "assistant", "content": self.title, "refusal": None},
+                        "logprobs": None,
                         "finish_reason": "stop",
                     }
                 ],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+                "usage": usage_of(messages, len(tokens(self.title))),
             }
         )
 
     async def _stream(
-        self, request: web.Request, body: dict[str, Any], reply: Reply
+        self, request: web.Request, reply: Reply, *, model: str, usage: bool
     ) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        self.active_streams += 1
-        self.stream_started.set()
-        model, created = body["model"], int(time.time())
+        ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            data = {
-                "id": "chatcmpl-fake",
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+            data: dict[str, Any] = {
+                "id": ident,
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
+                "system_fingerprint": "fp_fake",
                 "choices": [
-                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
                 ],
             }
-            return f"data: {json.dumps(data)}\n\n".encode()
+            if usage:
+                data["usage"] = None  # OpenAI's shape: null on every chunk but the last
+            return sse(data)
 
-        finished = False
+        deltas: list[dict[str, Any]] = []
+        if reply.reasoning and reply.think_tags:
+            inline = f"<think>{reply.reasoning}</think>\n\n{reply.content}"
+            # Three characters at a time cuts both tags across chunks.
+            deltas = [{"content": p} for p in fixed(inline, reply.chunk_size or 3)]
+        else:
+            size = reply.chunk_size
+
+            def split(text: str) -> list[str]:
+                return tokens(text) if size is None else fixed(text, size)
+
+            if reply.reasoning:
+                deltas += [
+                    {"content": None, reply.reasoning_field: p} for p in split(reply.reasoning)
+                ]
+            deltas += [{"content": p} for p in split(reply.content)]
+
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        self.active_streams += 1
+        self.streams_started += 1
+        self.stream_started.set()
+        self._changed()
+        ended = False
         try:
-            await response.write(chunk({"role": "assistant", "content": ""}))
-            frames: list[dict[str, Any]] = []
-            if reply.reasoning and reply.think_tags:
-                text = f"<think>{reply.reasoning}</think>\n\n{reply.content}"
-                frames = [{"content": p} for p in pieces(text, reply.chunk_size)]
-            else:
-                if reply.reasoning:
-                    frames += [
-                        {"reasoning_content": p} for p in pieces(reply.reasoning, reply.chunk_size)
-                    ]
-                frames += [{"content": p} for p in pieces(reply.content, reply.chunk_size)]
-            for index, frame in enumerate(frames):
+            await response.write(chunk({"role": "assistant", "content": "", "refusal": None}))
+            for index in range(len(deltas) + 1):
                 if index == reply.cut_after:
-                    request.transport.close()  # type: ignore[union-attr]
+                    ended = True  # the server's own doing, not a client disconnect
+                    assert request.transport is not None
+                    request.transport.abort()
                     return response
                 if index == reply.malformed_after:
-                    await response.write(b'data: {"choices": [{"delta": {"content": "x"\n\n')
+                    await response.write(b"data: {not json\n\n")
                 if index == reply.error_chunk_after:
-                    error = {"error": {"message": reply.error_message}}
-                    await response.write(f"data: {json.dumps(error)}\n\n".encode())
+                    await response.write(sse(openai_error(reply.error_message, "server_error")))
+                    await response.write(sse("[DONE]"))
+                    ended = True
+                    return response
                 if index == reply.stall_after:
-                    await asyncio.sleep(3600)
-                await response.write(chunk(frame))
-                if reply.delay:
-                    await asyncio.sleep(reply.delay)
+                    await asyncio.Event().wait()  # until the client hangs up
+                if index == len(deltas):
+                    break
+                wait = reply.delay if index else reply.first_delay
+                if wait:
+                    await asyncio.sleep(wait)
+                await response.write(chunk(deltas[index]))
             await response.write(chunk({}, reply.finish_reason))
-            if (body.get("stream_options") or {}).get("include_usage"):
-                usage = {
-                    "id": "chatcmpl-fake",
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "choices": [],
-                    "usage": {
-                        "prompt_tokens": 5,
-                        "completion_tokens": len(frames),
-                        "total_tokens": 5 + len(frames),
-                    },
-                }
-                await response.write(f"data: {json.dumps(usage)}\n\n".encode())
-            await response.write(b"data: [DONE]\n\n")
+            if usage:
+                await response.write(
+                    sse(
+                        {
+                            "id": ident,
+                            "object": "chat.completion.chunk",
+                            "created": created,
+                            "model": model,
+                            "system_fingerprint": "fp_fake",
+                            "choices": [],
+                            "usage": usage_of([], len(deltas)),
+                        }
+                    )
+                )
+            if reply.send_done:
+                await response.write(sse("[DONE]"))
             await response.write_eof()
-            finished = True
+            ended = True
             return response
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
         finally:
             self.active_streams -= 1
-            if not finished:
+            if not ended:
                 self.disconnects += 1
+            self._changed()
+
+
+def usage_of(messages: list[dict[str, Any]], completion_tokens: int) -> dict[str, int]:
+    prompt_tokens = sum(len(tokens(str(m.get("content", "")))) for m in messages)
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }

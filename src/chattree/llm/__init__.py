@@ -1,12 +1,14 @@
 """The model server: an aiohttp client for OpenAI-compatible chat completions."""
 
 from chattree.llm.client import ChatMessage, Delta, ModelClient, Timeouts, normalize_base_url
+from chattree.llm.sse import SSEParser
 from chattree.llm.think import ThinkSplitter, split_think
 
 __all__ = [
     "ChatMessage",
     "Delta",
     "ModelClient",
+    "SSEParser",
     "ThinkSplitter",
     "Timeouts",
     "normalize_base_url",

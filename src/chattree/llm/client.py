@@ -1,13 +1,15 @@
-"""The client for OpenAI-compatible model servers (Ollama, vLLM, llama.cpp, OpenAI,
-Groq, OpenRouter...). aiohttp's exceptions are translated into UpstreamError here and
-nowhere else."""
+"""The client for OpenAI-compatible model servers (Ollama, vLLM, llama.cpp, LM Studio,
+OpenAI, Groq, OpenRouter...).
+
+This is the one place that knows aiohttp: its exceptions become UpstreamError here.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -15,15 +17,15 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from chattree.errors import UpstreamError
-from chattree.llm.sse import DONE, SSEParser, error_message, parse_chunk
+from chattree.llm.sse import SSEParser, error_message, shorten
 from chattree.llm.think import ThinkSplitter, split_think
 
-READ_SIZE = 16 * 1024
+CUT_STREAM = "model server closed the stream before finishing"
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    role: str
+    role: str  # "system", "user" or "assistant"
     content: str
 
 
@@ -36,16 +38,19 @@ class Delta:
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
+    """Seconds. Generation has no total limit: a long answer that keeps flowing is fine."""
+
     connect: float = 10.0
-    first_token: float = 120.0
-    idle: float = 60.0
+    first_token: float = 120.0  # from sending the request; covers loading the model
+    idle: float = 60.0  # between two reads once tokens flow
 
 
 def normalize_base_url(url: str) -> str:
-    """Adds /v1 to a bare host ("http://host:11434"); any other path is kept as given."""
+    """Adds /v1 to a bare host, so Ollama's "http://host:11434" works as well as ".../v1";
+    any other path is kept as given (Groq's ".../openai/v1", OpenRouter's ".../api/v1")."""
     parts = urlsplit(url.strip())
-    path = parts.path.rstrip("/")
-    return urlunsplit((parts.scheme, parts.netloc, path or "/v1", "", ""))
+    path = parts.path.rstrip("/") or "/v1"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 class ModelClient:
@@ -55,181 +60,257 @@ class ModelClient:
         session: aiohttp.ClientSession,
         base_url: str,
         api_key: str = "",
-        timeouts: Timeouts = Timeouts(),
+        timeouts: Timeouts = Timeouts(),  # frozen, so one shared default is safe
         models_ttl: float = 30.0,
     ) -> None:
-        self.session = session
-        self.base_url = normalize_base_url(base_url)
-        self.api_key = api_key
+        self._session = session
+        self._base_url = normalize_base_url(base_url)
+        self._api_key = api_key
         self.timeouts = timeouts
-        self.models_ttl = models_ttl
-        self._models: tuple[float, list[str]] | None = None
-        self._models_lock = asyncio.Lock()
+        self._models_ttl = models_ttl
+        self._models: list[str] | None = None
+        self._models_expire = 0.0
+        self._models_fetch: asyncio.Task[list[str]] | None = None
 
     @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-
-    def _timeout(self, total: float | None = None) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=total, sock_connect=self.timeouts.connect, connect=self.timeouts.connect
-        )
+    def base_url(self) -> str:
+        return self._base_url
 
     async def list_models(self) -> list[str]:
-        """Model ids the server offers; cached for `models_ttl` seconds."""
-        async with self._models_lock:
-            if self._models is not None and time.monotonic() - self._models[0] < self.models_ttl:
-                return list(self._models[1])
-            body = await self._get_json("/models")
-            data = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(data, list):
-                raise UpstreamError("model server answered /models without a data list")
-            names = [str(item["id"]) for item in data if isinstance(item, dict) and "id" in item]
-            self._models = (time.monotonic(), names)
-            return list(names)
+        """The ids the server offers, cached for `models_ttl` seconds."""
+        if self._models is not None and time.monotonic() < self._models_expire:
+            return list(self._models)
+        if self._models_fetch is None:
+            self._models_fetch = asyncio.create_task(self._fetch_models())
+        # Shielded: callers share one request, and one caller giving up must not
+        # cancel it for the others.
+        return list(await asyncio.shield(self._models_fetch))
 
     async def complete(
         self, *, model: str, messages: Sequence[ChatMessage], max_tokens: int = 32
     ) -> str:
-        """A short non-streamed answer, reasoning removed."""
-        payload = {
-            "model": model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "stream": False,
-            "max_tokens": max_tokens,
-        }
-        body = await self._post_json("/chat/completions", payload)
+        """A short answer in one piece (titles), its reasoning removed."""
+        body = await self._request_json(
+            "POST",
+            "/chat/completions",
+            {
+                "model": model,
+                "messages": [message_json(message) for message in messages],
+                "stream": False,
+                "max_tokens": max_tokens,
+            },
+            wait=self.timeouts.first_token,
+        )
         try:
-            content = body["choices"][0]["message"]["content"] or ""
+            content = body["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
             raise UpstreamError("model server answered without choices[0].message") from None
-        return split_think(str(content))[0].strip()
+        # A reasoning model can spend all of max_tokens thinking and leave content null.
+        return split_think(content)[0].strip() if isinstance(content, str) else ""
 
     async def stream_chat(
         self, *, model: str, messages: Sequence[ChatMessage]
-    ) -> AsyncIterator[Delta]:
-        """The reply as it streams. Raises UpstreamError after yielding any partial text.
-        Stopping early (aclose or cancellation) closes the connection, so the model server
-        sees it and stops generating."""
-        payload = {
-            "model": model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        response = await self._request("POST", "/chat/completions", payload, stream=True)
-        try:
-            async for delta in self._deltas(response):
-                yield delta
-        finally:
-            response.close()
+    ) -> AsyncGenerator[Delta, None]:
+        """The answer as it is generated; the last Delta carries the finish_reason.
 
-    async def _deltas(self, response: aiohttp.ClientResponse) -> AsyncIterator[Delta]:
+        A failure raises UpstreamError after whatever text came before it was yielded.
+        Stopping early (aclose, or cancelling the consumer) drops the connection, which
+        is how the model server learns to stop generating.
+        """
+        loop = asyncio.get_running_loop()
+        first_token_at = loop.time() + self.timeouts.first_token
+        response = await self._send(
+            "POST",
+            "/chat/completions",
+            {
+                "model": model,
+                "messages": [message_json(message) for message in messages],
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            },
+            deadline=first_token_at,
+            late=self._no_token(),
+        )
         parser = SSEParser()
         splitter = ThinkSplitter()
-        finished = False
-        started = False
-        while True:
-            limit = self.timeouts.idle if started else self.timeouts.first_token
-            try:
-                async with asyncio.timeout(limit):
-                    chunk = await response.content.readany()
-            except TimeoutError:
-                what = "stalled for" if started else "sent no token within"
-                raise UpstreamError(f"model server {what} {limit:g} s") from None
-            except (aiohttp.ClientError, OSError) as exc:
-                raise UpstreamError(f"model server connection failed: {describe(exc)}") from exc
-            events = list(parser.feed(chunk)) if chunk else list(parser.close())
-            for data in events:
-                if data.strip() == DONE:
-                    content, reasoning = splitter.flush()
-                    if content or reasoning:
-                        yield Delta(content, reasoning)
-                    return
-                delta = chunk_delta(parse_chunk(data), splitter)
-                if delta is None:
-                    continue
-                if delta.content or delta.reasoning:
-                    started = True
-                finished = finished or delta.finish_reason is not None
-                yield delta
-            if not chunk:
-                content, reasoning = splitter.flush()
-                if content or reasoning:
-                    yield Delta(content, reasoning)
-                if not finished:
-                    raise UpstreamError("model server closed the stream before finishing")
-                return
-
-    async def _get_json(self, path: str) -> Any:
-        response = await self._request("GET", path, None, stream=False)
-        return await self._json(response)
-
-    async def _post_json(self, path: str, payload: dict[str, Any]) -> Any:
-        response = await self._request("POST", path, payload, stream=False)
-        return await self._json(response)
-
-    async def _json(self, response: aiohttp.ClientResponse) -> Any:
+        flowing = False  # a content or reasoning token has arrived
+        finish_reason: str | None = None
+        ended = False
         try:
-            async with asyncio.timeout(self.timeouts.first_token):
-                return await response.json(content_type=None)
-        except TimeoutError:
-            raise UpstreamError("model server did not answer in time") from None
-        except (aiohttp.ClientError, json.JSONDecodeError, OSError) as exc:
-            raise UpstreamError(f"model server sent an unreadable answer: {describe(exc)}") from exc
+            while not parser.done:
+                deadline = loop.time() + self.timeouts.idle if flowing else first_token_at
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        data = await response.content.readany()
+                except aiohttp.ClientError as exc:
+                    if finish_reason is not None:
+                        break  # the answer is whole; only usage and [DONE] went missing
+                    raise UpstreamError(CUT_STREAM) from exc
+                except TimeoutError as exc:
+                    if finish_reason is not None:
+                        break
+                    raise UpstreamError(self._stalled() if flowing else self._no_token()) from exc
+                for chunk in parser.feed(data) if data else parser.end():
+                    content, reasoning, finish = read_chunk(chunk)
+                    flowing = flowing or bool(content or reasoning)
+                    content, inline = splitter.feed(content) if content else ("", "")
+                    reasoning += inline
+                    if finish is not None and finish_reason is None:
+                        finish_reason = finish
+                        rest, more = splitter.flush()
+                        yield Delta(content + rest, reasoning + more, finish)
+                    elif content or reasoning:
+                        yield Delta(content, reasoning)
+                if not data:
+                    break
+            if not parser.done and finish_reason is None:
+                raise UpstreamError(CUT_STREAM)
+            content, reasoning = splitter.flush()
+            if content or reasoning:
+                yield Delta(content, reasoning)
+            ended = True
+        finally:
+            if ended and (parser.done or response.content.at_eof()):
+                response.release()
+            else:
+                # close(), not release(): the connection must drop for the server to
+                # notice and stop generating.
+                response.close()
+
+    async def _fetch_models(self) -> list[str]:
+        try:
+            body = await self._request_json("GET", "/models", None, wait=self.timeouts.idle)
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, list):
+                raise UpstreamError("model server answered /models without a model list")
+            models = [
+                item["id"]
+                for item in data
+                if isinstance(item, dict) and isinstance(item.get("id"), str)
+            ]
+            self._models = models
+            self._models_expire = time.monotonic() + self._models_ttl
+            return models
+        finally:
+            self._models_fetch = None
+
+    async def _request_json(
+        self, method: str, path: str, payload: dict[str, Any] | None, *, wait: float
+    ) -> Any:
+        """The JSON body of a 2xx answer that must arrive, whole, within `wait` seconds."""
+        late = f"model server did not answer within {wait:g} s"
+        deadline = asyncio.get_running_loop().time() + wait
+        response = await self._send(method, path, payload, deadline=deadline, late=late)
+        try:
+            async with asyncio.timeout_at(deadline):
+                raw = await response.read()
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"model server broke off its answer: {reason(exc)}") from exc
+        except TimeoutError as exc:
+            raise UpstreamError(late) from exc
         finally:
             response.release()
-
-    async def _request(
-        self, method: str, path: str, payload: dict[str, Any] | None, *, stream: bool
-    ) -> aiohttp.ClientResponse:
-        url = self.base_url + path
         try:
-            async with asyncio.timeout(self.timeouts.first_token):
-                response = await self.session.request(
-                    method,
-                    url,
-                    json=payload,
-                    headers=self.headers,
-                    timeout=self._timeout(),
-                )
-        except TimeoutError:
-            raise UpstreamError(f"model server at {self.base_url} did not answer in time") from None
-        except (aiohttp.ClientError, OSError) as exc:
+            body = json.loads(raw)
+        except ValueError as exc:
+            text = shorten(raw.decode("utf-8", errors="replace"), 120)
             raise UpstreamError(
-                f"cannot reach the model server at {self.base_url}: {describe(exc)}"
+                f"model server answered something other than JSON: {text!r}"
             ) from exc
-        if response.status >= 400:
-            try:
-                text = await response.text(errors="replace")
-            except (aiohttp.ClientError, OSError):
-                text = ""
-            finally:
-                response.release()
-            try:
-                detail = error_message(json.loads(text))
-            except json.JSONDecodeError:
-                detail = text.strip()[:300] or response.reason or ""
-            raise UpstreamError(f"model server answered HTTP {response.status}: {detail}")
-        return response
+        message = error_message(body)
+        if message is not None:
+            raise UpstreamError(f"model server reported an error: {message}")
+        return body
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None,
+        *,
+        deadline: float,
+        late: str,
+    ) -> aiohttp.ClientResponse:
+        """The response to a request, once its headers arrived with a 2xx status."""
+        connect = self.timeouts.connect
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self._session.request(
+                    method,
+                    self._base_url + path,
+                    json=payload,
+                    headers={"Authorization": f"Bearer {self._api_key}"} if self._api_key else {},
+                    # total=None overrides the session's default 5-minute total, which
+                    # would cut long generations; reads are bounded by the caller. Only
+                    # the socket connect is limited, not waiting for a pooled connection
+                    # behind other streams: the caller's deadline bounds that.
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect),
+                )
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(
+                f"cannot reach the model server at {self._base_url}: {reason(exc, connect)}"
+            ) from exc
+        except TimeoutError as exc:
+            raise UpstreamError(late) from exc
+        if 200 <= response.status < 300:
+            return response
+        try:
+            async with asyncio.timeout(self.timeouts.idle):
+                raw = await response.read()
+        except (aiohttp.ClientError, TimeoutError):
+            raw = b""
+        finally:
+            response.close()
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            detail = error_message(json.loads(text))
+        except ValueError:
+            detail = None
+        detail = detail or shorten(text) or response.reason or ""
+        status = f"model server answered HTTP {response.status}"
+        raise UpstreamError(f"{status}: {detail}" if detail else status)
+
+    def _no_token(self) -> str:
+        return f"model server sent no token within {self.timeouts.first_token:g} s"
+
+    def _stalled(self) -> str:
+        return f"model server stalled for {self.timeouts.idle:g} s"
 
 
-def chunk_delta(chunk: dict[str, Any], splitter: ThinkSplitter) -> Delta | None:
-    """The text of one chunk; None for chunks without any (role, usage)."""
+def message_json(message: ChatMessage) -> dict[str, str]:
+    return {"role": message.role, "content": message.content}
+
+
+def read_chunk(chunk: dict[str, Any]) -> tuple[str, str, str | None]:
+    """(content, reasoning, finish_reason) of one chunk; role and usage chunks give none."""
     choices = chunk.get("choices")
-    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
-        return None
-    choice = choices[0]
-    delta = choice.get("delta") or {}
-    if not isinstance(delta, dict):
-        raise UpstreamError("model server sent a chunk whose delta is not an object")
-    content, reasoning = splitter.feed(delta.get("content") or "")
-    extra = delta.get("reasoning_content") or delta.get("reasoning") or ""
+    if not choices:
+        return "", "", None
+    choice = choices[0] if isinstance(choices, list) else None
+    delta = (choice.get("delta") or {}) if isinstance(choice, dict) else None
+    if not isinstance(choice, dict) or not isinstance(delta, dict):
+        raise UpstreamError(f"model server sent a malformed chunk: {shorten(str(chunk), 120)!r}")
+    content = delta.get("content") or ""
+    # vLLM and DeepSeek say reasoning_content; OpenRouter and Ollama say reasoning.
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
     finish = choice.get("finish_reason")
-    if not (content or reasoning or extra or finish):
-        return None
-    return Delta(content, str(extra) + reasoning, finish)
+    if not (
+        isinstance(content, str)
+        and isinstance(reasoning, str)
+        and (finish is None or isinstance(finish, str))
+    ):
+        raise UpstreamError(f"model server sent a malformed chunk: {shorten(str(chunk), 120)!r}")
+    return content, reasoning, finish
 
 
-def describe(exc: BaseException) -> str:
+def reason(exc: aiohttp.ClientError, connect: float | None = None) -> str:
+    """Why a request failed, in words an operator can act on."""
+    if isinstance(exc, aiohttp.ServerTimeoutError) and connect is not None:
+        return f"no connection within {connect:g} s"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "connection refused"
+        return exc.os_error.strerror or str(exc.os_error) or str(exc)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
     return str(exc) or type(exc).__name__

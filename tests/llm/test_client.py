@@ -399,3 +399,18 @@ async def test_complete_raises_upstream_error_with_the_status(
     fake_model.title_status = 500
     with pytest.raises(UpstreamError, match="HTTP 500: titles are unavailable"):
         await client.complete(model="test-model", messages=ask("hi"))
+
+
+def test_text_no_database_can_store_is_replaced_as_it_arrives() -> None:
+    from chattree.llm.client import read_chunk
+
+    chunk = {
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"content": "nul\x00 half \ud83d", "reasoning_content": "\udc00x"},
+                "finish_reason": None,
+            }
+        ]
+    }
+    assert read_chunk(chunk) == ("nul\ufffd half \ufffd", "\ufffdx", None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
@@ -106,7 +107,7 @@ class ModelClient:
         except (KeyError, IndexError, TypeError):
             raise UpstreamError("model server answered without choices[0].message") from None
         # A reasoning model can spend all of max_tokens thinking and leave content null.
-        return split_think(content)[0].strip() if isinstance(content, str) else ""
+        return split_think(storable(content))[0].strip() if isinstance(content, str) else ""
 
     async def stream_chat(
         self, *, model: str, messages: Sequence[ChatMessage]
@@ -300,7 +301,17 @@ def read_chunk(chunk: dict[str, Any]) -> tuple[str, str, str | None]:
         and (finish is None or isinstance(finish, str))
     ):
         raise UpstreamError(f"model server sent a malformed chunk: {shorten(str(chunk), 120)!r}")
-    return content, reasoning, finish
+    return storable(content), storable(reasoning), finish
+
+
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` without what no database text column holds: NUL, and the unpaired
+    surrogates a JSON escape can produce. Each becomes U+FFFD, so a model that sends
+    one can never make its reply unstorable."""
+    return UNSTORABLE.sub("\ufffd", text)
 
 
 def reason(exc: aiohttp.ClientError, connect: float | None = None) -> str:

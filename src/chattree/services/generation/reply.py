@@ -57,9 +57,6 @@ class Reply:
         """Queues text from the model; it is published within COALESCE_SECONDS."""
         if not content and not reasoning:
             return
-        # PostgreSQL text cannot hold NUL: a model that sends one must not make the
-        # reply unstorable (its flushes and its final write would fail for good).
-        content, reasoning = storable(content), storable(reasoning)
         self._pending_content.append(content)
         self._pending_reasoning.append(reasoning)
         self._pending_chars += len(content) + len(reasoning)
@@ -100,7 +97,3 @@ class Reply:
         self.reasoning += event.reasoning_delta
         self.broker.publish(event)
 
-
-def storable(text: str) -> str:
-    """`text` with its NUL characters, which PostgreSQL text cannot hold, replaced."""
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text

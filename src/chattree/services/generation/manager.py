@@ -276,17 +276,21 @@ class GenerationManager:
             )
 
     async def _maintain(self) -> None:
-        last_heartbeat = last_sweep = time.monotonic()
+        # Flushes and heartbeats keep their own periods: a heartbeat that waited for a
+        # rare flush would let other processes take live replies for abandoned ones.
+        settings = self.settings
+        next_flush = time.monotonic() + settings.flush_interval
+        next_beat = time.monotonic() + settings.heartbeat_interval
         while True:
-            await asyncio.sleep(self.settings.flush_interval)
+            await asyncio.sleep(max(0.0, min(next_flush, next_beat) - time.monotonic()))
+            now = time.monotonic()
             try:
-                await self._flush(list(self.replies.values()))
-                now = time.monotonic()
-                if now - last_heartbeat >= self.settings.heartbeat_interval:
-                    last_heartbeat = now
+                if now >= next_flush:
+                    next_flush = now + settings.flush_interval
+                    await self._flush(list(self.replies.values()))
+                if now >= next_beat:
+                    next_beat = now + settings.heartbeat_interval
                     await self._heartbeat()
-                if now - last_sweep >= self.settings.heartbeat_interval:
-                    last_sweep = now
                     await self.sweep()
             except Exception:
-                log.exception("flushing replies failed; retrying")
+                log.exception("keeping reply rows current failed; retrying")

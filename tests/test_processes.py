@@ -1,0 +1,264 @@
+"""Several `chattree serve` processes on one PostgreSQL database: any of them serves any
+subscriber and any cancel, start-up migrations take turns, and `chattree migrate`
+repeats safely."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from chattree.db.engine import create_database
+from chattree.settings import Settings
+from tests.fake_model import FakeModelServer, Reply
+from tests.processes import (
+    CHATTREE,
+    INHERITED,
+    Client,
+    client,
+    serving_together,
+    stored_message,
+    stream,
+    wait_until,
+)
+
+# Several processes need a broker between them: PostgreSQL only.
+on_postgres = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+
+STORY = "Once upon a time, a tree of messages grew branches in every direction. " * 3
+LONG_STORY = "The reply that never ends goes on and on, token after token. " * 20
+
+CREATE = """
+mutation($c: String!) {
+  createConversation(content: $c) {
+    conversation { id }
+    assistantMessage { id status }
+  }
+}
+"""
+MESSAGE = "query($id: ID!) { message(id: $id) { content status error } }"
+CANCEL = "mutation($id: ID!) { cancelGeneration(messageId: $id) { content status error } }"
+
+
+async def start_reply(server: Client, token: str, content: str) -> str:
+    data = await server.ok(CREATE, {"c": content}, token=token)
+    reply = data["createConversation"]["assistantMessage"]
+    assert reply["status"] == "STREAMING"
+    message_id: str = reply["id"]
+    return message_id
+
+
+@on_postgres
+async def test_a_subscriber_on_another_process_receives_every_delta_in_order(
+    server_env: dict[str, str], fake_model: FakeModelServer, tmp_path: Path
+) -> None:
+    fake_model.replies["Tell me a story"] = Reply(content=STORY, delay=0.02)
+    async with (
+        serving_together(server_env, tmp_path, 2) as (a, b),
+        client(a) as on_a,
+        client(b) as on_b,
+    ):
+        alice = await on_a.register("alice")
+        message_id = await start_reply(on_a, alice, "Tell me a story")
+        async with stream(b, alice, message_id) as live:
+            last = await live.until_done("COMPLETE")
+
+        assert last["error"] is None
+        # Live: the text came in several events, not as one snapshot at the end.
+        assert len([event for event in live.events if event["delta"]]) > 2
+        assert live.text == STORY
+        stored = (await on_b.ok(MESSAGE, {"id": message_id}, token=alice))["message"]
+        assert stored == {"content": STORY, "status": "COMPLETE", "error": None}
+
+
+@on_postgres
+async def test_cancel_sent_to_another_process_stops_the_generation_there(
+    server_env: dict[str, str], fake_model: FakeModelServer, tmp_path: Path
+) -> None:
+    fake_model.replies["Go on forever"] = Reply(content=LONG_STORY, delay=0.05)
+    async with (
+        serving_together(server_env, tmp_path, 2) as (a, b),
+        client(a) as on_a,
+        client(b) as on_b,
+    ):
+        alice = await on_a.register("alice")
+        bob = await on_b.register("bob")
+        message_id = await start_reply(on_a, alice, "Go on forever")
+        async with (
+            stream(a, alice, message_id) as on_a_live,
+            stream(b, alice, message_id) as on_b_live,
+        ):
+            await on_b_live.until_text(6)
+
+            # Someone else's message is not found on any process, and keeps going.
+            failure = await on_b.post(CANCEL, {"id": message_id}, token=bob)
+            assert failure["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+            assert fake_model.active_streams == 1
+
+            cancelled = (await on_b.ok(CANCEL, {"id": message_id}, token=alice))["cancelGeneration"]
+            assert cancelled["status"] == "CANCELLED"
+            assert cancelled["error"] is None
+            assert cancelled["content"]
+            assert LONG_STORY.startswith(cancelled["content"])
+            assert cancelled["content"] != LONG_STORY
+
+            for live in (on_a_live, on_b_live):
+                await live.until_done("CANCELLED")
+                assert live.text == cancelled["content"]
+
+        async def upstream_closed() -> bool:
+            return fake_model.disconnects == 1
+
+        await wait_until(upstream_closed, what="process A to close its upstream request")
+        assert fake_model.active_streams == 0
+        assert len(fake_model.chat_requests) == 1
+        row = await stored_message(server_env["DB_URL"], message_id)
+        assert (row.status.value, row.content) == ("CANCELLED", cancelled["content"])
+        again = await on_a.post(CANCEL, {"id": message_id}, token=alice)
+        assert again["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.fixture
+def lagging_env(server_env: dict[str, str]) -> dict[str, str]:
+    # Rows are flushed only every 30 s, so during the test the row lags behind the stream.
+    return server_env | {"FLUSH_INTERVAL": "30"}
+
+
+@on_postgres
+async def test_joining_late_on_another_process_between_flushes_misses_no_text(
+    lagging_env: dict[str, str], fake_model: FakeModelServer, tmp_path: Path
+) -> None:
+    fake_model.replies["Tell me a story"] = Reply(content=STORY, delay=0.02)
+    async with (
+        serving_together(lagging_env, tmp_path, 2) as (a, b),
+        client(a) as on_a,
+        client(b) as on_b,
+    ):
+        alice = await on_a.register("alice")
+        message_id = await start_reply(on_a, alice, "Tell me a story")
+        async with stream(a, alice, message_id) as early:
+            seen = await early.until_text(30)
+            row = (await on_b.ok(MESSAGE, {"id": message_id}, token=alice))["message"]
+            assert row["status"] == "STREAMING"
+            assert len(row["content"]) < len(seen), "the row must lag behind for this test"
+
+            async with stream(b, alice, message_id) as late:
+                first = await late.next()
+                assert first is not None
+                assert first["delta"].startswith(seen)
+                await late.until_done("COMPLETE")
+            await early.until_done("COMPLETE")
+
+        assert late.text == early.text == STORY
+        stored = (await on_b.ok(MESSAGE, {"id": message_id}, token=alice))["message"]
+        assert stored["content"] == STORY
+
+
+@on_postgres
+async def test_processes_starting_together_on_a_fresh_database_migrate_in_turn(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    async with (
+        serving_together(server_env, tmp_path, 2) as (a, b),
+        client(a) as on_a,
+        client(b) as on_b,
+    ):
+        alice = await on_a.register("alice")
+        me = await on_b.ok("{ me { username } }", token=alice)
+        assert me == {"me": {"username": "alice"}}
+        migrated = [server for server in (a, b) if "Running upgrade" in server.output()]
+        assert len(migrated) == 1, "exactly one process applies the migrations"
+    assert await schema_version(server_env["DB_URL"]) is not None
+
+
+async def test_migrate_twice_is_a_no_op_the_second_time(server_env: dict[str, str]) -> None:
+    first = await migrate(server_env)
+    assert first.returncode == 0, first.stderr
+    assert "Running upgrade" in first.stderr
+    version = await schema_version(server_env["DB_URL"])
+    assert version is not None
+
+    second = await migrate(server_env)
+    assert second.returncode == 0, second.stderr
+    assert "Running upgrade" not in second.stderr
+    assert await schema_version(server_env["DB_URL"]) == version
+
+
+async def migrate(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {name: os.environ[name] for name in INHERITED if name in os.environ} | env
+    return await asyncio.to_thread(
+        subprocess.run,
+        [CHATTREE, "migrate"],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def schema_version(db_url: str) -> str | None:
+    db = create_database(Settings(db_url=db_url))
+    try:
+        async with db.reader() as session:
+            versions = list(await session.scalars(text("SELECT version_num FROM alembic_version")))
+    finally:
+        await db.dispose()
+    assert len(versions) <= 1
+    return versions[0] if versions else None
+
+
+@on_postgres
+async def test_a_subscriber_elsewhere_gets_the_end_of_a_reply_whose_process_stopped(
+    server_env: dict[str, str], fake_model: FakeModelServer, tmp_path: Path
+) -> None:
+    fake_model.replies["Go on forever"] = Reply(content=LONG_STORY, delay=0.05)
+    async with serving_together(server_env, tmp_path, 2) as (a, b), client(b) as on_b:
+        alice = await on_b.register("alice")
+        async with client(a) as on_a:
+            message_id = await start_reply(on_a, alice, "Go on forever")
+        async with stream(b, alice, message_id) as live:
+            await live.until_text(6)
+            a.send(signal.SIGTERM)
+            last = await live.until_done("INTERRUPTED")
+        assert await a.wait() == 0
+
+        assert last["error"]
+        row = await stored_message(server_env["DB_URL"], message_id)
+        assert (row.status.value, row.error) == ("INTERRUPTED", last["error"])
+        assert row.content == live.text
+        assert LONG_STORY.startswith(row.content)
+
+
+@on_postgres
+async def test_a_peer_ends_the_reply_of_a_killed_process_for_its_subscribers(
+    server_env: dict[str, str], fake_model: FakeModelServer, tmp_path: Path
+) -> None:
+    fake_model.replies["Go on forever"] = Reply(content=LONG_STORY, delay=0.05)
+    async with serving_together(server_env, tmp_path, 2) as (a, b), client(b) as on_b:
+        alice = await on_b.register("alice")
+        async with client(a) as on_a:
+            message_id = await start_reply(on_a, alice, "Go on forever")
+
+        async def flushed() -> str:
+            return (await stored_message(server_env["DB_URL"], message_id)).content
+
+        async with stream(b, alice, message_id) as live:
+            await wait_until(flushed, what="a flush of the reply")
+            a.send(signal.SIGKILL)
+            assert await a.wait() == -signal.SIGKILL
+            # B's periodic sweep finds the reply without a heartbeat and ends it.
+            await live.until_done("INTERRUPTED", timeout=20)
+
+        row = await stored_message(server_env["DB_URL"], message_id)
+        assert row.status.value == "INTERRUPTED"
+        assert row.content
+        # Text published after the last flush died with process A: the row keeps a
+        # prefix of what the subscriber saw.
+        assert live.text.startswith(row.content)
+        assert LONG_STORY.startswith(live.text)

@@ -161,3 +161,26 @@ async def test_a_rejected_api_key_fails_the_reply_with_the_model_servers_message
     assert stored["status"] == "FAILED"
     assert "401" in stored["error"] and "API key" in stored["error"]
     assert API_KEY not in stored["error"]
+
+
+async def test_a_reply_whose_end_cannot_be_stored_is_swept_and_its_subscribers_end(
+    api: Api, alice: str, fake_model: FakeModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generations = api.services.generations
+
+    async def database_gone(*_: object) -> bool:
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(generations, "_store_end", database_gone)
+    fake_model.replies["Go"] = Reply(content=TEXT, delay=0.02, chunk_size=3)
+    _, reply_id = await start_reply(api, alice, "Go")
+    async with connect(api.ws_url, token=alice) as ws:
+        operation = await subscribe_stream(ws, reply_id)
+        # The reply is let go (no heartbeat keeps its row alive), and the sweep ends
+        # the row after STALE_AFTER with the text of its last flush.
+        await until(lambda: int(reply_id) not in generations.replies)
+        events = await stream_events(operation, timeout=20)
+    assert events[-1]["done"] and events[-1]["status"] == "INTERRUPTED"
+    stored = await message(api, alice, reply_id)
+    assert stored["status"] == "INTERRUPTED"
+    assert content_of(events).startswith(stored["content"])

@@ -30,6 +30,7 @@ from chattree.settings import Settings
 log = logging.getLogger(__name__)
 
 CANCEL_TIMEOUT = 5.0
+FINAL_WRITE_ATTEMPTS = 3
 INTERRUPTED_ERROR = "the server stopped while generating this reply"
 INTERNAL_ERROR = "internal error while generating this reply"
 UPSTREAM_ROLES = {Role.SYSTEM: "system", Role.USER: "user", Role.ASSISTANT: "assistant"}
@@ -120,21 +121,17 @@ class GenerationManager:
     async def _finish(self, reply: Reply, status: Status, error: str | None) -> None:
         reply.finishing = True
         reply.publish_pending()
-        async with self.db.transaction() as session:
-            result = await session.execute(
-                update(Message)
-                .where(Message.id == reply.message_id, Message.status == Status.STREAMING)
-                .values(
-                    content=reply.content,
-                    reasoning=reply.reasoning or None,
-                    status=status,
-                    error=error,
-                    seq=reply.seq + 1,
-                    heartbeat_at=None,
-                )
-            )
+        try:
+            stored = await self._store_end(reply, status, error)
+        except Exception:
+            # Without this the reply would stay here forever, its heartbeat keeping the
+            # sweep away and its subscribers waiting. Dropped, its row goes stale and the
+            # sweep (of this or another process) ends it with the last flushed text.
+            log.exception("could not store the end of reply %s", reply.message_id)
+            del self.replies[reply.message_id]
+            return
         del self.replies[reply.message_id]
-        if result.rowcount == 0:  # type: ignore[attr-defined]
+        if not stored:
             # The row was deleted, or ended by a process that took this one for dead:
             # subscribers resync to whatever the row now says.
             log.info("reply %s was deleted or ended elsewhere first", reply.message_id)
@@ -143,6 +140,32 @@ class GenerationManager:
             )
             return
         reply.finish(status, error)
+
+    async def _store_end(self, reply: Reply, status: Status, error: str | None) -> bool:
+        """Writes the final row, retrying briefly; False if the row was no longer live."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self.db.transaction() as session:
+                    result = await session.execute(
+                        update(Message)
+                        .where(Message.id == reply.message_id, Message.status == Status.STREAMING)
+                        .values(
+                            content=reply.content,
+                            reasoning=reply.reasoning or None,
+                            status=status,
+                            error=error,
+                            seq=reply.seq + 1,
+                            heartbeat_at=None,
+                        )
+                    )
+                return bool(result.rowcount)  # type: ignore[attr-defined]
+            except Exception:
+                if attempt == FINAL_WRITE_ATTEMPTS:
+                    raise
+                log.warning("storing the end of reply %s failed; retrying", reply.message_id)
+                await asyncio.sleep(0.2 * attempt)
 
     async def _stop(self, reply: Reply, status: Status) -> None:
         task = reply.task

@@ -52,6 +52,8 @@ class ServerProcess:
     env: dict[str, str]
     log_path: Path
     port: int = field(default_factory=free_port)
+    # Started as `uvicorn chattree.app:app` instead of `chattree serve`.
+    plain_uvicorn: bool = False
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
     _log_start: int = 0
@@ -76,8 +78,12 @@ class ServerProcess:
             self._log.close()
         self._log = self.log_path.open("ab")
         self._log_start = self._log.tell()
+        command = [CHATTREE, "serve"]
+        if self.plain_uvicorn:
+            address = ["--host", "127.0.0.1", "--port", str(self.port)]
+            command = [sys.executable, "-m", "uvicorn", "chattree.app:app", *address]
         self.process = subprocess.Popen(
-            [CHATTREE, "serve"],
+            command,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -160,9 +166,11 @@ class ServerProcess:
 
 
 @asynccontextmanager
-async def serving(env: dict[str, str], log_path: Path) -> AsyncIterator[ServerProcess]:
+async def serving(
+    env: dict[str, str], log_path: Path, *, plain_uvicorn: bool = False
+) -> AsyncIterator[ServerProcess]:
     """A started server; stopped afterwards, its log attached to any failure."""
-    server = ServerProcess(env, log_path)
+    server = ServerProcess(env, log_path, plain_uvicorn=plain_uvicorn)
     async with attached_log(server):
         server.launch()
         await server.ready()

@@ -21,6 +21,7 @@ from tests.processes import (
     INHERITED,
     Client,
     client,
+    serving,
     serving_together,
     stored_message,
     stream,
@@ -262,3 +263,14 @@ async def test_a_peer_ends_the_reply_of_a_killed_process_for_its_subscribers(
         # prefix of what the subscriber saw.
         assert live.text.startswith(row.content)
         assert LONG_STORY.startswith(live.text)
+
+
+async def test_uvicorn_serves_the_app_by_its_import_path(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    async with (
+        serving(server_env, tmp_path / "uvicorn.log", plain_uvicorn=True) as server,
+        client(server) as api,
+    ):
+        alice = await api.register("alice")
+        assert await api.ok("{ me { username } }", token=alice) == {"me": {"username": "alice"}}

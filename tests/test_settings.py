@@ -272,3 +272,14 @@ def test_chattree_migrate_with_a_sync_database_url_exits_naming_the_variable(
     assert result.returncode != 0
     assert "DB_URL" in result.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_cors_origins_are_a_comma_separated_list_of_origins() -> None:
+    settings = Settings.from_env({"CORS_ORIGINS": "https://a.example, http://localhost:5173/"})
+    assert settings.cors_origins == ("https://a.example", "http://localhost:5173")
+    assert Settings.from_env({}).cors_origins == ()
+
+
+def test_a_cors_origin_without_a_scheme_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="CORS_ORIGINS"):
+        Settings.from_env({"CORS_ORIGINS": "chat.example.com"})

@@ -14,6 +14,7 @@ import aiohttp
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.services = services
             yield
 
-    graphql = GraphQLView(schema)
+    graphql = GraphQLView(schema, allowed_origins=settings.cors_origins)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -143,6 +144,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/docs", docs),
         ],
         middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                max_age=600,
+            ),
             # Room for the longest message a client may send, JSON-escaped, and the query.
             Middleware(BodyLimit, max_bytes=6 * settings.max_message_length + 64 * 1024),
         ],

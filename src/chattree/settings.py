@@ -45,6 +45,8 @@ class Settings:
     shutdown_grace: float = 10.0
     login_attempts_per_minute: int = 10
     log_level: str = "INFO"
+    # Browser origins allowed to call the API from other sites (HTTP and websockets).
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def is_postgres(self) -> bool:
@@ -86,6 +88,7 @@ class Settings:
                 "LOGIN_ATTEMPTS_PER_MINUTE", cls.login_attempts_per_minute, positive_int
             ),
             log_level=env.get("LOG_LEVEL", cls.log_level, log_level),
+            cors_origins=env.get("CORS_ORIGINS", cls.cors_origins, origins),
         )
         if settings.stale_after <= settings.heartbeat_interval:
             raise SettingsError(
@@ -196,3 +199,14 @@ def log_level(raw: str) -> str:
     if value not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
     return value
+
+
+def origins(raw: str) -> tuple[str, ...]:
+    found = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+    for origin in found:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{origin!r} is not an origin; expected a comma-separated list like "
+                "https://chat.example.com,http://localhost:5173, or *"
+            )
+    return found

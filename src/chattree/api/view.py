@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from starlette.requests import Request
@@ -17,9 +18,10 @@ from chattree.services.bundle import Services
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, schema: BaseSchema) -> None:
+    def __init__(self, schema: BaseSchema, *, allowed_origins: Sequence[str] = ()) -> None:
         super().__init__(
             schema,
+            allowed_origins=allowed_origins,
             graphql_ide="graphiql",
             keep_alive=True,
             keep_alive_interval=15,

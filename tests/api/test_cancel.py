@@ -238,3 +238,23 @@ async def test_deleting_the_conversation_stops_its_reply_and_ends_its_streams(
     await until(lambda: fake_model.disconnects == 1 and fake_model.active_streams == 0)
     assert not api.services.generations.replies
     assert api.services.broker.subscriber_count(int(reply_id)) == 0
+
+
+async def test_a_reply_whose_row_was_ended_elsewhere_stops_asking_the_model(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    from sqlalchemy import update
+
+    from chattree.db.models import Message, Status
+
+    fake_model.replies["Go"] = Reply(content="word " * 400, delay=0.02, chunk_size=5)
+    _, reply_id = await start_reply(api, alice, "Go")
+    await until(lambda: published(api, reply_id) > 0)
+    # What a cancel on another process does when this one does not answer in time.
+    async with api.services.db.transaction() as session:
+        await session.execute(
+            update(Message).where(Message.id == int(reply_id)).values(status=Status.CANCELLED)
+        )
+    await until(lambda: fake_model.disconnects == 1 and fake_model.active_streams == 0)
+    await until(lambda: int(reply_id) not in api.services.generations.replies)
+    assert (await message(api, alice, reply_id))["status"] == "CANCELLED"

@@ -21,6 +21,8 @@ from chattree.services.generation.reply import Snapshot
 # How long to wait for the generating process to flush before trusting the row as is
 # (that process may be gone; the sweep will end the row then).
 FLUSH_TIMEOUT = 2.0
+# Silence after which a subscriber checks that the reply is still live.
+IDLE_CHECK = 10.0
 
 
 async def follow(manager: GenerationManager, message_id: int) -> AsyncIterator[Event]:
@@ -36,49 +38,75 @@ async def follow(manager: GenerationManager, message_id: int) -> AsyncIterator[E
 async def _follow(manager: GenerationManager, message_id: int) -> AsyncIterator[Event]:
     with manager.broker.subscribe(message_id) as subscription:
         early: deque[Item | Resync] = deque()
+        client = Client(message_id)
         snap = await snapshot(manager, subscription, early)
-        sent_content, sent_reasoning, seq = len(snap.content), len(snap.reasoning), snap.seq
-        yield Event(
-            message_id,
+        yield client.catch_up(snap)
+        if snap.final:
+            return
+        while True:
+            item = early.popleft() if early else await next_item(subscription)
+            if isinstance(item, Notice):
+                continue
+            if isinstance(item, Event) and not item.resync:
+                if item.seq <= client.seq and not item.done:
+                    continue  # already covered by the snapshot
+                if item.seq == client.seq + 1:
+                    yield client.forward(item)
+                    if item.done:
+                        return
+                    continue
+            # Missed events (queue overflow, a lost notification, text too large for the
+            # channel), or a long silence: catch up from a fresh snapshot.
+            snap = await snapshot(manager, subscription, early)
+            if snap.seq > client.seq or snap.final:
+                yield client.catch_up(snap)
+                if snap.final:
+                    return
+            # Otherwise the row is still behind what the client has: wait for more.
+
+
+class Client:
+    """What one subscriber has been sent so far."""
+
+    def __init__(self, message_id: int) -> None:
+        self.message_id = message_id
+        self.content = 0  # characters of content sent
+        self.reasoning = 0
+        self.seq = 0
+
+    def forward(self, event: Event) -> Event:
+        self.seq = event.seq
+        self.content += len(event.delta)
+        self.reasoning += len(event.reasoning_delta)
+        return event
+
+    def catch_up(self, snap: Snapshot) -> Event:
+        """The event that takes the client from what it has to `snap`. Text only grows
+        with seq, so a newer snapshot always starts with what the client has (a row
+        swept after a crash may hold less: then nothing more is sent)."""
+        event = Event(
+            self.message_id,
             snap.seq,
-            snap.content,
-            snap.reasoning,
+            snap.content[self.content :],
+            snap.reasoning[self.reasoning :],
             status=snap.status.value,
             done=snap.final,
             error=snap.error,
         )
-        if snap.final:
-            return
-        while True:
-            item = early.popleft() if early else await subscription.get()
-            if isinstance(item, Notice):
-                continue
-            if isinstance(item, Event) and item.seq <= seq and not item.done:
-                continue  # already covered by the snapshot
-            if isinstance(item, Event) and item.seq == seq + 1 and not item.resync:
-                seq = item.seq
-                sent_content += len(item.delta)
-                sent_reasoning += len(item.reasoning_delta)
-                yield item
-                if item.done:
-                    return
-                continue
-            # Missed events (queue overflow, a lost notification, text too large for the
-            # channel): catch up from a fresh snapshot.
-            snap = await snapshot(manager, subscription, early)
-            yield Event(
-                message_id,
-                snap.seq,
-                snap.content[sent_content:],
-                snap.reasoning[sent_reasoning:],
-                status=snap.status.value,
-                done=snap.final,
-                error=snap.error,
-            )
-            if snap.final:
-                return
-            sent_content, sent_reasoning = len(snap.content), len(snap.reasoning)
-            seq = snap.seq
+        self.seq = snap.seq
+        self.content = max(self.content, len(snap.content))
+        self.reasoning = max(self.reasoning, len(snap.reasoning))
+        return event
+
+
+async def next_item(subscription: Subscription) -> Item | Resync:
+    """The next item, or RESYNC after a long silence: a final event lost on its way (a
+    broker that dropped it) must not leave the subscriber waiting forever."""
+    try:
+        async with asyncio.timeout(IDLE_CHECK):
+            return await subscription.get()
+    except TimeoutError:
+        return RESYNC
 
 
 async def snapshot(

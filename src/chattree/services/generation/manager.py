@@ -12,18 +12,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Iterable
-from datetime import timedelta
 from typing import Any
-
-from sqlalchemy import or_, select, update
 
 from chattree.broker import Broker, Event, Notice, NoticeKind
 from chattree.db import tree
 from chattree.db.engine import Database
 from chattree.db.models import Message, Role, Status
-from chattree.db.types import utcnow
 from chattree.errors import InvalidInput, NotFound, UpstreamError
 from chattree.llm import ChatMessage, ModelClient
+from chattree.services.generation import rows
 from chattree.services.generation.reply import Reply, Snapshot
 from chattree.settings import Settings
 
@@ -143,24 +140,12 @@ class GenerationManager:
 
     async def _store_end(self, reply: Reply, status: Status, error: str | None) -> bool:
         """Writes the final row, retrying briefly; False if the row was no longer live."""
+        text = rows.Text(reply.message_id, reply.content, reply.reasoning, reply.seq + 1)
         attempt = 0
         while True:
             attempt += 1
             try:
-                async with self.db.transaction() as session:
-                    result = await session.execute(
-                        update(Message)
-                        .where(Message.id == reply.message_id, Message.status == Status.STREAMING)
-                        .values(
-                            content=reply.content,
-                            reasoning=reply.reasoning or None,
-                            status=status,
-                            error=error,
-                            seq=reply.seq + 1,
-                            heartbeat_at=None,
-                        )
-                    )
-                return bool(result.rowcount)  # type: ignore[attr-defined]
+                return await rows.store_end(self.db, text, status, error)
             except Exception:
                 if attempt == FINAL_WRITE_ATTEMPTS:
                     raise
@@ -207,6 +192,11 @@ class GenerationManager:
             row = await session.get(Message, message_id)
         if row is None:
             raise NotFound(f"no message with id {message_id}")
+        if row.status not in (Status.CANCELLED, Status.STREAMING):
+            raise InvalidInput(
+                f"message {message_id} ended {row.status.value} before it could be cancelled",
+                argument="messageId",
+            )
         return row
 
     async def _cancel_elsewhere(self, message_id: int) -> bool:
@@ -236,47 +226,45 @@ class GenerationManager:
             self.spawn(self._flush_and_answer(reply), f"flush-{notice.message_id}")
 
     async def _flush_and_answer(self, reply: Reply) -> None:
-        await self._flush([reply])
+        # One flush at a time per reply: many subscribers joining at once ask for many,
+        # and all but the first find nothing new to store.
+        async with reply.flushing:
+            await self._flush([reply])
         self.broker.publish(Notice(NoticeKind.FLUSHED, reply.message_id, reply.flushed_seq))
 
     async def _flush(self, replies: Iterable[Reply]) -> None:
         """Stores the published text of each reply with the number of its last event."""
-        due = [(r, r.content, r.reasoning, r.seq) for r in replies if r.seq > r.flushed_seq]
+        due = [
+            rows.Text(r.message_id, r.content, r.reasoning, r.seq)
+            for r in replies
+            if r.seq > r.flushed_seq
+        ]
         if not due:
             return
-        now = utcnow()
-        async with self.db.transaction() as session:
-            for reply, content, reasoning, seq in due:
-                await session.execute(
-                    update(Message)
-                    .where(Message.id == reply.message_id, Message.status == Status.STREAMING)
-                    .values(content=content, reasoning=reasoning or None, seq=seq, heartbeat_at=now)
-                )
-        for reply, _, _, seq in due:
-            reply.flushed_seq = max(reply.flushed_seq, seq)
+        await rows.store_text(self.db, due)
+        for text in due:
+            reply = self.replies.get(text.message_id)
+            if reply is not None:
+                reply.flushed_seq = max(reply.flushed_seq, text.seq)
 
     async def _heartbeat(self) -> None:
+        """Proves this process alive for its replies, and stops any whose row was ended
+        or deleted meanwhile (by a cancel that found this process silent, say): it would
+        otherwise go on paying for tokens nobody can see."""
         ids = list(self.replies)
         if not ids:
             return
-        async with self.db.transaction() as session:
-            await session.execute(
-                update(Message)
-                .where(Message.id.in_(ids), Message.status == Status.STREAMING)
-                .values(heartbeat_at=utcnow())
-            )
+        alive = await rows.keep_alive(self.db, ids)
+        for message_id in set(ids) - alive:
+            reply = self.replies.get(message_id)
+            if reply is not None:
+                log.info("reply %s was ended elsewhere; stopping it", message_id)
+                self.spawn(self._stop(reply, Status.CANCELLED), f"stop-{message_id}")
 
     async def sweep(self) -> None:
         """Ends rows left STREAMING by a process that stopped proving it is alive."""
-        cutoff = utcnow() - timedelta(seconds=self.settings.stale_after)
-        async with self.db.reader() as session:
-            stale = await session.scalars(
-                select(Message.id).where(
-                    Message.status == Status.STREAMING,
-                    or_(Message.heartbeat_at.is_(None), Message.heartbeat_at < cutoff),
-                )
-            )
-            ids = [message_id for message_id in stale if message_id not in self.replies]
+        found = await rows.stale(self.db, after=self.settings.stale_after)
+        ids = [message_id for message_id in found if message_id not in self.replies]
         if ids:
             log.warning("marking %d abandoned replies INTERRUPTED", len(ids))
             await self.end_orphans(ids, Status.INTERRUPTED)
@@ -284,15 +272,7 @@ class GenerationManager:
     async def end_orphans(self, ids: list[int], status: Status) -> None:
         """Ends STREAMING rows no process is generating, keeping their flushed text."""
         error = INTERRUPTED_ERROR if status is Status.INTERRUPTED else None
-        async with self.db.transaction() as session:
-            ended = await session.execute(
-                update(Message)
-                .where(Message.id.in_(ids), Message.status == Status.STREAMING)
-                .values(status=status, error=error, heartbeat_at=None, seq=Message.seq + 1)
-                .returning(Message.id, Message.seq)
-            )
-            rows = ended.all()
-        for message_id, seq in rows:
+        for message_id, seq in await rows.end(self.db, ids, status, error):
             # Subscribers may have seen text that never reached the row: resync to it.
             self.broker.publish(
                 Event(message_id, seq, status=status.value, done=True, error=error, resync=True)

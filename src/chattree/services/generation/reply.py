@@ -45,6 +45,7 @@ class Reply:
         self.stop_status: Status | None = None
         # Set once the final row is being written: from then on it must not be cancelled.
         self.finishing = False
+        self.flushing = asyncio.Lock()
         self._pending_content: list[str] = []
         self._pending_reasoning: list[str] = []
         self._pending_chars = 0
@@ -77,12 +78,12 @@ class Reply:
             piece_r, reasoning = reasoning[:room], reasoning[room:]
             self._publish(Event(self.message_id, self.seq + 1, piece_c, piece_r))
 
-    def finish(self, status: Status, error: str | None) -> Event:
+    def finish(self, status: Status, error: str | None) -> None:
         """Publishes the final event (call `publish_pending` and store the text first)."""
         self.publish_pending()
-        done = Event(self.message_id, self.seq + 1, status=status.value, done=True, error=error)
-        self._publish(done)
-        return done
+        self._publish(
+            Event(self.message_id, self.seq + 1, status=status.value, done=True, error=error)
+        )
 
     def _take_pending(self) -> tuple[str, str]:
         content, reasoning = "".join(self._pending_content), "".join(self._pending_reasoning)

@@ -1,0 +1,117 @@
+"""The SQL that keeps the rows of replies honest: their text, their heartbeat, their end.
+
+Every write is conditional on the row still being STREAMING, and text only ever moves
+forward (a flush never stores an older `seq` than the row has), so writers racing on
+one row (periodic flushes, flush requests, the final write, another process's sweep)
+cannot undo each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
+
+from chattree.db.engine import Database
+from chattree.db.models import Message, Status
+from chattree.db.types import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A reply's published text as of event `seq`."""
+
+    message_id: int
+    content: str
+    reasoning: str
+    seq: int
+
+
+def now(db: Database) -> datetime | ColumnElement[datetime]:
+    """The time heartbeats are written and judged by: the database's own clock on
+    PostgreSQL, so replicas whose clocks drift apart never take each other for dead.
+    (SQLite serves one process: its clock is the database's.)"""
+    return utcnow() if db.is_sqlite else func.now()
+
+
+async def store_text(db: Database, texts: Sequence[Text]) -> None:
+    async with db.transaction() as session:
+        for text in texts:
+            await session.execute(
+                update(Message)
+                .where(
+                    Message.id == text.message_id,
+                    Message.status == Status.STREAMING,
+                    Message.seq < text.seq,
+                )
+                .values(
+                    content=text.content,
+                    reasoning=text.reasoning or None,
+                    seq=text.seq,
+                    heartbeat_at=now(db),
+                )
+            )
+
+
+async def store_end(db: Database, text: Text, status: Status, error: str | None) -> bool:
+    """Writes the final row; False if it was no longer STREAMING (deleted or ended)."""
+    async with db.transaction() as session:
+        result = await session.execute(
+            update(Message)
+            .where(Message.id == text.message_id, Message.status == Status.STREAMING)
+            .values(
+                content=text.content,
+                reasoning=text.reasoning or None,
+                status=status,
+                error=error,
+                seq=text.seq,
+                heartbeat_at=None,
+            )
+        )
+    return rowcount(result) > 0
+
+
+async def keep_alive(db: Database, ids: Sequence[int]) -> set[int]:
+    """Renews the heartbeat of these rows; returns those still STREAMING."""
+    async with db.transaction() as session:
+        alive = await session.scalars(
+            update(Message)
+            .where(Message.id.in_(ids), Message.status == Status.STREAMING)
+            .values(heartbeat_at=now(db))
+            .returning(Message.id)
+        )
+        return set(alive)
+
+
+async def stale(db: Database, *, after: float) -> list[int]:
+    """STREAMING rows whose heartbeat is older than `after` seconds."""
+    cutoff = now(db) - timedelta(seconds=after)
+    async with db.reader() as session:
+        rows = await session.scalars(
+            select(Message.id).where(
+                Message.status == Status.STREAMING,
+                or_(Message.heartbeat_at.is_(None), Message.heartbeat_at < cutoff),
+            )
+        )
+        return list(rows)
+
+
+async def end(
+    db: Database, ids: Sequence[int], status: Status, error: str | None
+) -> list[tuple[int, int]]:
+    """Ends the rows still STREAMING, keeping their flushed text: (id, final seq) each."""
+    async with db.transaction() as session:
+        ended = await session.execute(
+            update(Message)
+            .where(Message.id.in_(ids), Message.status == Status.STREAMING)
+            .values(status=status, error=error, heartbeat_at=None, seq=Message.seq + 1)
+            .returning(Message.id, Message.seq)
+        )
+        return [(message_id, seq) for message_id, seq in ended]
+
+
+def rowcount(result: object) -> int:
+    assert isinstance(result, CursorResult)
+    return result.rowcount

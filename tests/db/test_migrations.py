@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -13,6 +17,9 @@ from chattree.db.engine import create_database
 from chattree.db.migrate import upgrade
 from chattree.db.models import Base
 from chattree.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ALEMBIC = Path(sys.executable).parent / "alembic"
 
 
 def differences(connection: Connection) -> list[Any]:
@@ -78,3 +85,20 @@ async def test_deleting_a_user_cascades_to_conversations_and_messages(db_url: st
             assert await session.scalar(select(func.count()).select_from(Message)) == 0
     finally:
         await db.dispose()
+
+
+def test_the_alembic_command_line_of_the_checkout_migrates_to_the_models(db_url: str) -> None:
+    """`alembic upgrade` and `alembic check` (how new revisions get written and checked)
+    keep working from the checkout, with its alembic.ini and top-level alembic/ folder."""
+    env = {**os.environ, "DB_URL": db_url}
+    for command in (["upgrade", "head"], ["check"]):
+        result = subprocess.run(
+            [str(ALEMBIC), *command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert "No new upgrade operations detected" in result.stdout + result.stderr

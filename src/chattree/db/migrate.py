@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -14,13 +15,31 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chattree.db.engine import Database
 
-ALEMBIC_INI = Path(__file__).resolve().parents[3] / "alembic.ini"
 # Any constant shared by every replica; two replicas starting together migrate in turn.
 ADVISORY_LOCK_KEY = 0x43484154545245
 
 
+def script_location() -> Path:
+    """The folder holding env.py and versions/.
+
+    An installed wheel carries it as chattree/migrations (pyproject.toml maps the
+    checkout's top-level alembic/ folder there); an editable install imports the package
+    from src/ and reads the checkout's alembic/ folder itself."""
+    packaged = resources.files("chattree").joinpath("migrations")
+    checkout = Path(__file__).resolve().parents[3] / "alembic"
+    for candidate in (packaged, checkout):
+        if isinstance(candidate, Path) and (candidate / "env.py").is_file():
+            return candidate
+    raise RuntimeError(f"no Alembic migrations in {packaged} or {checkout}")
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
-    config = Config(str(ALEMBIC_INI))
+    """The settings of alembic.ini that migrating needs, built here so that an installed
+    package, which has no alembic.ini, migrates the same way as a checkout."""
+    config = Config()
+    # ConfigParser interpolates "%" in values.
+    config.set_main_option("script_location", str(script_location()).replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
     if connection is not None:
         config.attributes["connection"] = connection
     return config

@@ -4,6 +4,7 @@ so turning USE_HASH on or off later never locks anyone out."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 
 from argon2 import PasswordHasher
@@ -13,8 +14,14 @@ ARGON2 = "argon2"
 PLAIN = "plain"
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the username is unknown, so both failures cost the same time.
-_DUMMY = f"{ARGON2}${_hasher.hash('not a real password')}"
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when there is no argon2 hash to check (unknown username, plain-text
+    account), so every failure costs the same time. Computed on first use, not at import:
+    hashing takes 64 MiB."""
+    return _hasher.hash("not a real password")
 
 
 async def hash_password(password: str, *, use_hash: bool) -> str:
@@ -26,13 +33,19 @@ async def hash_password(password: str, *, use_hash: bool) -> str:
 
 async def verify_password(password: str, stored: str | None) -> bool:
     """True when `password` matches; `stored=None` (no such user) costs the same time."""
-    scheme, _, data = (stored or _DUMMY).partition("$")
+    if not stored:
+        await asyncio.to_thread(_verify_dummy, password)
+        return False
+    scheme, _, data = stored.partition("$")
     if scheme == PLAIN:
         # Still pay for one hash, so plain-text accounts do not answer faster.
-        await asyncio.to_thread(_verify_argon2, password, _DUMMY.partition("$")[2])
+        await asyncio.to_thread(_verify_dummy, password)
         return hmac.compare_digest(password.encode(), data.encode())
-    ok = await asyncio.to_thread(_verify_argon2, password, data)
-    return ok and stored is not None
+    return await asyncio.to_thread(_verify_argon2, password, data)
+
+
+def _verify_dummy(password: str) -> None:
+    _verify_argon2(password, _dummy_hash())
 
 
 def _verify_argon2(password: str, hashed: str) -> bool:

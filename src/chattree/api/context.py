@@ -1,13 +1,15 @@
-"""The per-request GraphQL context: services, the caller, and fresh DataLoaders."""
+"""The per-operation GraphQL context: services, the caller, and fresh DataLoaders."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
 
 import strawberry
 from starlette.requests import Request
 from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
 
 from chattree.api.loaders import Loaders
 from chattree.db.models import User
@@ -49,6 +51,31 @@ class Context:
                 raise Unauthenticated("sign in first: send 'Authorization: Bearer <token>'")
             self._user = await self.services.accounts.authenticate(token)
         return self._user
+
+    def for_operation(self) -> Context:
+        """A context for one operation on this connection: its own DataLoaders, and its
+        own check of the token (which may have been revoked since the connection began)."""
+        context = Context(self.services, self.request)
+        context.connection_params = self.connection_params
+        return context
+
+
+class OperationContext(SchemaExtension):
+    """Gives every operation a context of its own.
+
+    Strawberry builds the context once per HTTP request but once per websocket
+    connection, and hands that one object to every operation sent on the socket. Cached
+    DataLoaders would then serve rows read by an earlier operation, and the caller
+    authenticated at connection_init would outlive a revoked token. Strawberry reads
+    `execution_context.context` only after the operation hook has begun, so swapping it
+    here reaches every resolver of this operation and no other.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            self.execution_context.context = context.for_operation()
+        yield
 
 
 Info = strawberry.Info[Context, None]

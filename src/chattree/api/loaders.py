@@ -1,6 +1,9 @@
-"""Per-request DataLoaders: every fan-out field of a request is one statement per level
+"""Per-operation DataLoaders: every fan-out field of a request is one statement per level
 of the selection, whatever the number of messages. Each batch uses a short session of
-its own, because sibling fields resolve concurrently."""
+its own, because sibling fields resolve concurrently.
+
+Each level reads in a statement of its own, so a conversation deleted between two levels
+is simply missing from the later ones: loaders answer None for it, never raise."""
 
 from __future__ import annotations
 
@@ -91,12 +94,12 @@ class Loaders:
         found = {parent: count for parent, count in rows}
         return [found.get(i, 0) for i in ids]
 
-    async def _roots(self, session: AsyncSession, ids: Sequence[int]) -> list[Message]:
+    async def _roots(self, session: AsyncSession, ids: Sequence[int]) -> list[Message | None]:
         rows = await session.scalars(
             select(Message).where(Message.conversation_id.in_(ids), Message.parent_id.is_(None))
         )
         found = {row.conversation_id: row for row in rows}
-        return [found[i] for i in ids]
+        return [found.get(i) for i in ids]
 
     async def _message_counts(self, session: AsyncSession, ids: Sequence[int]) -> list[int]:
         rows = await session.execute(
@@ -118,21 +121,22 @@ class Loaders:
             found[row.conversation_id].append(row)
         return [found[i] for i in ids]
 
-    async def _paths(self, session: AsyncSession, ids: Sequence[int]) -> list[list[Message]]:
+    async def _paths(self, session: AsyncSession, ids: Sequence[int]) -> list[list[Message] | None]:
         found = await tree.paths_of(session, ids)
-        return [found[i] for i in ids]
+        # A path holds at least the message itself: an empty one means it is gone.
+        return [found.get(i) or None for i in ids]
 
-    async def _newest_below(self, session: AsyncSession, ids: Sequence[int]) -> list[int]:
+    async def _newest_below(self, session: AsyncSession, ids: Sequence[int]) -> list[int | None]:
         found = await tree.newest_below_each(session, ids)
-        return [found[i] for i in ids]
+        return [found.get(i) for i in ids]
 
     async def _newest_in_conversations(
         self, session: AsyncSession, ids: Sequence[int]
-    ) -> list[int]:
+    ) -> list[int | None]:
         rows = await session.execute(
             select(Message.conversation_id, func.max(Message.id))
             .where(Message.conversation_id.in_(ids))
             .group_by(Message.conversation_id)
         )
         found = {conversation: newest for conversation, newest in rows}
-        return [found[i] for i in ids]
+        return [found.get(i) for i in ids]

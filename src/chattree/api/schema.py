@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
+from chattree.api.context import OperationContext
 from chattree.api.errors import ErrorCodes
 from chattree.api.mutations import Mutation
 from chattree.api.queries import Query
@@ -22,6 +23,7 @@ def build_schema(*, max_depth: int = 15) -> strawberry.Schema:
         subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[
+            OperationContext,
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

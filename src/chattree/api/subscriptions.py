@@ -9,8 +9,6 @@ import strawberry
 from chattree.api.context import Info
 from chattree.api.ids import require_id
 from chattree.api.types import MessageEvent, MessageStatus
-from chattree.db.tree import owned_message
-from chattree.errors import NotFound
 from chattree.services.generation import follow
 
 
@@ -28,9 +26,7 @@ class Subscription:
         caller = await info.context.user()
         services = info.context.services
         row_id = require_id(message_id, what="message")
-        async with services.db.reader() as session:
-            if await owned_message(session, message_id=row_id, user_id=caller.id) is None:
-                raise NotFound(f"no message with id {message_id}")
+        await services.conversations.message(user_id=caller.id, message_id=row_id)
         async for event in follow(services.generations, row_id):
             yield MessageEvent(
                 message_id=message_id,

@@ -1,5 +1,7 @@
 """GraphQL object types. They are not ORM rows: `from_row` copies what a row holds, and
-fields that reach other rows go through the request's DataLoaders."""
+fields that reach other rows go through the request's DataLoaders. A row that another
+request deleted between two levels of a selection answers NOT_FOUND (null where the
+field is nullable), like an id that never existed."""
 
 from __future__ import annotations
 
@@ -116,7 +118,8 @@ class Message:
     @strawberry.field
     async def conversation(self, info: Info) -> Conversation:
         row = await info.context.loaders.conversation.load(self.conversation_row_id)
-        assert row is not None
+        if row is None:
+            raise NotFound(f"no conversation with id {self.conversation_id}")
         return Conversation.from_row(row)
 
     @strawberry.field
@@ -140,8 +143,10 @@ class Message:
     async def sibling_index(self, info: Info) -> int:
         if self.parent_row_id is None:
             return 1
-        siblings = await info.context.loaders.children.load(self.parent_row_id)
-        return 1 + [row.id for row in siblings].index(self.row_id)
+        siblings = [row.id for row in await info.context.loaders.children.load(self.parent_row_id)]
+        if self.row_id not in siblings:
+            raise NotFound(f"no message with id {self.id}")
+        return 1 + siblings.index(self.row_id)
 
     @strawberry.field(description="Number of children of the parent (1 for the root).")
     async def sibling_count(self, info: Info) -> int:
@@ -151,7 +156,7 @@ class Message:
 
     @strawberry.field(description="The root, every ancestor, then this message.")
     async def path(self, info: Info) -> list[Message]:
-        return messages(await info.context.loaders.path.load(self.row_id))
+        return await path_to(info, self.row_id)
 
     @strawberry.field(
         description=(
@@ -191,7 +196,10 @@ class Conversation:
 
     @strawberry.field(description="The system-prompt message at the top of the tree.")
     async def root(self, info: Info) -> Message:
-        return Message.from_row(await info.context.loaders.root.load(self.row_id))
+        row = await info.context.loaders.root.load(self.row_id)
+        if row is None:
+            raise NotFound(f"no conversation with id {self.id}")
+        return Message.from_row(row)
 
     @strawberry.field(description="Every message of the tree, the root included.")
     async def message_count(self, info: Info) -> int:
@@ -208,14 +216,15 @@ class Conversation:
     async def branch(self, info: Info, through: strawberry.ID | None = None) -> list[Message]:
         loaders = info.context.loaders
         if through is None:
-            end = await loaders.newest_in_conversation.load(self.row_id)
-        else:
-            start = require_id(through, what="message")
-            row = await loaders.message.load(start)
-            if row is None or row.conversation_id != self.row_id:
-                raise NotFound(f"no message with id {through} in conversation {self.id}")
-            end = await loaders.newest_below.load(start)
-        return messages(await loaders.path.load(end))
+            return await path_to(info, await self._newest(info))
+        start = require_id(through, what="message")
+        row = await loaders.message.load(start)
+        if row is None or row.conversation_id != self.row_id:
+            raise NotFound(f"no message with id {through} in conversation {self.id}")
+        end = await loaders.newest_below.load(start)
+        if end is None:
+            raise NotFound(f"no message with id {through} in conversation {self.id}")
+        return await path_to(info, end)
 
     @strawberry.field(
         description=(
@@ -238,12 +247,18 @@ class Conversation:
 
     @strawberry.field(description="The path from the root to currentMessageId.")
     async def current_branch(self, info: Info) -> list[Message]:
-        return messages(await info.context.loaders.path.load(await self._current(info)))
+        return await path_to(info, await self._current(info))
 
     async def _current(self, info: Info) -> int:
         if self.current_row_id is not None:
             return self.current_row_id
-        return await info.context.loaders.newest_in_conversation.load(self.row_id)
+        return await self._newest(info)
+
+    async def _newest(self, info: Info) -> int:
+        newest = await info.context.loaders.newest_in_conversation.load(self.row_id)
+        if newest is None:
+            raise NotFound(f"no conversation with id {self.id}")
+        return newest
 
 
 @strawberry.type
@@ -290,3 +305,11 @@ class MessageEvent:
 
 def messages(rows: list[models.Message]) -> list[Message]:
     return [Message.from_row(row) for row in rows]
+
+
+async def path_to(info: Info, message_id: int) -> list[Message]:
+    """The root, every ancestor, then the message."""
+    rows = await info.context.loaders.path.load(message_id)
+    if rows is None:
+        raise NotFound(f"no message with id {message_id}")
+    return messages(rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "sure, and use Markdown when it makes an answer easier to read."
 )
 MAX_PAGE = 100
+MAX_CURSOR = 200  # characters; the cursors this server issues are under 100
+MAX_ID = 2**63 - 1  # ids are BIGINT on PostgreSQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +117,9 @@ class Conversations:
         self, *, user_id: int, parent_id: int, content: str, wait: bool
     ) -> PromptResult:
         self._check_content(content, argument="content")
+        missing_model = await self._missing_model(user_id=user_id, message_id=parent_id)
         async with self.db.transaction() as session:
-            parent = await tree.owned_message(session, message_id=parent_id, user_id=user_id)
-            if parent is None:
-                raise NotFound(f"no message with id {parent_id}")
+            parent = await owned_message(session, parent_id, user_id)
             if parent.role is Role.USER:
                 raise InvalidInput(
                     "parentId must be a system or assistant message; to answer a user "
@@ -131,7 +132,7 @@ class Conversations:
                     argument="parentId",
                 )
             conversation = await session.get_one(Conversation, parent.conversation_id)
-            model = conversation.model or await self.resolve_model(None)
+            model = adopt_model(conversation, missing_model)
             user_message, reply = await self._add_turn(
                 session, conversation, parent, content, model
             )
@@ -139,10 +140,9 @@ class Conversations:
         return await self._result(conversation.id, user_message, reply.id, wait=wait)
 
     async def regenerate(self, *, user_id: int, message_id: int, wait: bool) -> Message:
+        missing_model = await self._missing_model(user_id=user_id, message_id=message_id)
         async with self.db.transaction() as session:
-            message = await tree.owned_message(session, message_id=message_id, user_id=user_id)
-            if message is None:
-                raise NotFound(f"no message with id {message_id}")
+            message = await owned_message(session, message_id, user_id)
             if message.role is Role.SYSTEM:
                 raise InvalidInput(
                     "messageId must be a user or assistant message", argument="messageId"
@@ -152,7 +152,7 @@ class Conversations:
                 assert message.parent_id is not None
                 prompt = await session.get_one(Message, message.parent_id)
             conversation = await session.get_one(Conversation, message.conversation_id)
-            model = conversation.model or await self.resolve_model(None)
+            model = adopt_model(conversation, missing_model)
             reply = self._new_reply(conversation, prompt, model)
             session.add(reply)
             await session.flush()
@@ -165,9 +165,7 @@ class Conversations:
 
     async def select_branch(self, *, user_id: int, message_id: int) -> Conversation:
         async with self.db.transaction() as session:
-            message = await tree.owned_message(session, message_id=message_id, user_id=user_id)
-            if message is None:
-                raise NotFound(f"no message with id {message_id}")
+            message = await owned_message(session, message_id, user_id)
             conversation = await session.get_one(Conversation, message.conversation_id)
             conversation.current_message_id = await tree.newest_id_below(
                 session, message_id=message_id
@@ -195,6 +193,11 @@ class Conversations:
             await session.execute(delete(Conversation).where(Conversation.id == conversation.id))
         self.generations.abandon(running)
 
+    async def message(self, *, user_id: int, message_id: int) -> Message:
+        """The user's message; NOT_FOUND when it is missing or someone else's."""
+        async with self.db.reader() as session:
+            return await owned_message(session, message_id, user_id)
+
     async def streaming_ids(self, *, user_id: int) -> list[int]:
         """The user's replies being generated, to stop before the account goes."""
         async with self.db.reader() as session:
@@ -221,6 +224,24 @@ class Conversations:
         async with self.db.reader() as session:
             rows = list((await session.scalars(query.limit(first + 1))).all())
         return Page(rows[:first], has_next=len(rows) > first)
+
+    async def _missing_model(self, *, user_id: int, message_id: int) -> str:
+        """The model for a conversation that has none yet: one started while the model
+        server could not be asked and DEFAULT_MODEL is unset stores "". "" when the
+        conversation has its model, or is not the caller's (the unit of work then says
+        NOT_FOUND), or the model server still cannot say.
+
+        This runs before the unit of work opens because it may wait on the model server,
+        and on SQLite an open write transaction holds the database's one write lock."""
+        async with self.db.reader() as session:
+            model = await session.scalar(
+                select(Conversation.model)
+                .join(Message, Message.conversation_id == Conversation.id)
+                .where(Message.id == message_id, Conversation.user_id == user_id)
+            )
+        if model != "":
+            return ""
+        return await self.resolve_model(None)
 
     async def resolve_model(self, requested: str | None) -> str:
         """The model to use: `requested` if the server offers it, else the default."""
@@ -292,14 +313,20 @@ class Conversations:
     ) -> PromptResult:
         if wait:
             await self.generations.wait(reply_id)
+        # Read after the unit of work: the conversation may have been deleted since.
         async with self.db.reader() as session:
-            conversation = await session.get_one(Conversation, conversation_id)
-            reply = await session.get_one(Message, reply_id)
+            conversation = await session.get(Conversation, conversation_id)
+            reply = await session.get(Message, reply_id)
+        if conversation is None or reply is None:
+            raise NotFound(f"conversation {conversation_id} was deleted")
         return PromptResult(conversation, user_message, reply)
 
     async def _message(self, message_id: int) -> Message:
         async with self.db.reader() as session:
-            return await session.get_one(Message, message_id)
+            message = await session.get(Message, message_id)
+        if message is None:
+            raise NotFound(f"message {message_id} was deleted")
+        return message
 
     def _check_content(self, text: str, *, argument: str, allow_empty: bool = False) -> None:
         check_text(
@@ -308,6 +335,20 @@ class Conversations:
             max_length=self.settings.max_message_length,
             allow_empty=allow_empty,
         )
+
+
+async def owned_message(session: AsyncSession, message_id: int, user_id: int) -> Message:
+    message = await tree.owned_message(session, message_id=message_id, user_id=user_id)
+    if message is None:
+        raise NotFound(f"no message with id {message_id}")
+    return message
+
+
+def adopt_model(conversation: Conversation, model: str) -> str:
+    """The conversation's model; one stored without a model takes `model` for good."""
+    if not conversation.model:
+        conversation.model = model
+    return conversation.model
 
 
 async def owned_conversation(
@@ -335,11 +376,27 @@ def encode_cursor(conversation: Conversation) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """What `encode_cursor` put in; BAD_USER_INPUT for anything else, found here rather
+    than by the database, which cannot bind an out-of-range time or id."""
+    decoded = parse_cursor(cursor) if len(cursor) <= MAX_CURSOR else None
+    if decoded is None:
+        raise InvalidInput("after is not a cursor this server issued", argument="after")
+    return decoded
+
+
+def parse_cursor(cursor: str) -> tuple[datetime, int] | None:
     try:
         stamp, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         updated_at = datetime.fromisoformat(stamp)
         if updated_at.tzinfo is None:
-            raise ValueError("naive")
-        return updated_at, int(last_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("after is not a cursor this server issued", argument="after") from None
+            return None
+        # As stored. An offset can move the instant before year 1 or after 9999, which
+        # overflows here instead of when the value is bound.
+        updated_at = updated_at.astimezone(UTC)
+    except (ValueError, OverflowError, binascii.Error):
+        return None
+    # ASCII digits only: int() also takes "+1", " 1", "1_0" and other scripts' digits.
+    if not (last_id.isascii() and last_id.isdigit()) or len(last_id) > len(str(MAX_ID)):
+        return None
+    number = int(last_id)
+    return (updated_at, number) if 0 < number <= MAX_ID else None

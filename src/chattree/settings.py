@@ -65,9 +65,7 @@ class Settings:
             model_api_key=env.get("MODEL_API_KEY", cls.model_api_key, str),
             default_model=env.get("DEFAULT_MODEL", None, str) or None,
             token_ttl_seconds=env.get("TOKEN_TTL_SECONDS", cls.token_ttl_seconds, positive_int),
-            max_message_length=env.get(
-                "MAX_MESSAGE_LENGTH", cls.max_message_length, positive_int
-            ),
+            max_message_length=env.get("MAX_MESSAGE_LENGTH", cls.max_message_length, positive_int),
             max_query_depth=env.get("MAX_QUERY_DEPTH", cls.max_query_depth, positive_int),
             model_connect_timeout=env.get(
                 "MODEL_CONNECT_TIMEOUT", cls.model_connect_timeout, positive_float

@@ -450,16 +450,35 @@ async def test_text_no_database_can_store_is_bad_user_input_and_stores_nothing(
     first = await create(api, alice)
     reply_id = first["assistantMessage"]["id"]
     attempts = [
-        ("mutation($c: String!) { createConversation(content: $c) { userMessage { id } } }",
-         {"c": bad}, "content"),
-        ("mutation($s: String!) { createConversation(content: \"hi\", systemPrompt: $s) "
-         "{ userMessage { id } } }", {"s": bad}, "systemPrompt"),
-        ("mutation($t: String!) { createConversation(content: \"hi\", title: $t) "
-         "{ userMessage { id } } }", {"t": bad}, "title"),
-        ("mutation($m: String!) { createConversation(content: \"hi\", model: $m) "
-         "{ userMessage { id } } }", {"m": bad}, "model"),
-        ("mutation($p: ID!, $c: String!) { prompt(parentId: $p, content: $c) "
-         "{ userMessage { id } } }", {"p": reply_id, "c": bad}, "content"),
+        (
+            "mutation($c: String!) { createConversation(content: $c) { userMessage { id } } }",
+            {"c": bad},
+            "content",
+        ),
+        (
+            'mutation($s: String!) { createConversation(content: "hi", systemPrompt: $s) '
+            "{ userMessage { id } } }",
+            {"s": bad},
+            "systemPrompt",
+        ),
+        (
+            'mutation($t: String!) { createConversation(content: "hi", title: $t) '
+            "{ userMessage { id } } }",
+            {"t": bad},
+            "title",
+        ),
+        (
+            'mutation($m: String!) { createConversation(content: "hi", model: $m) '
+            "{ userMessage { id } } }",
+            {"m": bad},
+            "model",
+        ),
+        (
+            "mutation($p: ID!, $c: String!) { prompt(parentId: $p, content: $c) "
+            "{ userMessage { id } } }",
+            {"p": reply_id, "c": bad},
+            "content",
+        ),
     ]
     for query, variables, argument in attempts:
         error = await api.fails(query, variables, token=alice)

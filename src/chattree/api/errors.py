@@ -32,9 +32,7 @@ def client_error(error: GraphQLError) -> GraphQLError:
         return rebuild(error, original.message, extensions)
     request_id = secrets.token_hex(6)
     log.error("request %s failed at %s", request_id, error.path, exc_info=original)
-    return rebuild(
-        error, f"internal server error (request id {request_id})", {"code": "INTERNAL"}
-    )
+    return rebuild(error, f"internal server error (request id {request_id})", {"code": "INTERNAL"})
 
 
 def rebuild(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:

@@ -156,9 +156,7 @@ class Mutation:
         return Conversation.from_row(row)
 
     @strawberry.mutation
-    async def rename_conversation(
-        self, info: Info, id: strawberry.ID, title: str
-    ) -> Conversation:
+    async def rename_conversation(self, info: Info, id: strawberry.ID, title: str) -> Conversation:
         caller = await info.context.user()
         row = await info.context.services.conversations.rename(
             user_id=caller.id, conversation_id=require_id(id, what="conversation"), title=title

@@ -66,7 +66,5 @@ async def migration_lock(connection: AsyncConnection) -> AsyncIterator[None]:
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Brings the schema to `revision`; safe to run from several processes at once."""
     async with db.engine.connect() as connection, migration_lock(connection):
-        await connection.run_sync(
-            lambda sync: command.upgrade(alembic_config(sync), revision)
-        )
+        await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
         await connection.commit()

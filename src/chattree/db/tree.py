@@ -20,9 +20,7 @@ def owned_by(user_id: int) -> ColumnElement[bool]:
 
 
 async def owned_message(session: AsyncSession, *, message_id: int, user_id: int) -> Message | None:
-    return await session.scalar(
-        select(Message).where(Message.id == message_id, owned_by(user_id))
-    )
+    return await session.scalar(select(Message).where(Message.id == message_id, owned_by(user_id)))
 
 
 def path_statement(end: int | ColumnElement[int]) -> Select[Message]:

@@ -71,9 +71,7 @@ class Accounts:
             raise Unauthenticated("the token was revoked; log in again")
         return user
 
-    async def update(
-        self, *, user_id: int, username: str | None, personality: str | None
-    ) -> User:
+    async def update(self, *, user_id: int, username: str | None, personality: str | None) -> User:
         if username is not None:
             check_username(username)
         if personality is not None:

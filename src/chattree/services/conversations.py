@@ -202,9 +202,7 @@ class Conversations:
         """The user's replies being generated, to stop before the account goes."""
         async with self.db.reader() as session:
             rows = await session.scalars(
-                select(Message.id).where(
-                    tree.owned_by(user_id), Message.status == Status.STREAMING
-                )
+                select(Message.id).where(tree.owned_by(user_id), Message.status == Status.STREAMING)
             )
             return list(rows)
 

@@ -24,9 +24,7 @@ def check_text(
     if not allow_empty and not text.strip():
         raise InvalidInput(f"{argument} must not be empty", argument=argument)
     if max_length is not None and len(text) > max_length:
-        raise InvalidInput(
-            f"{argument} is longer than {max_length} characters", argument=argument
-        )
+        raise InvalidInput(f"{argument} is longer than {max_length} characters", argument=argument)
     if not storable(text):
         raise InvalidInput(
             f"{argument} contains a NUL character or an unpaired surrogate", argument=argument

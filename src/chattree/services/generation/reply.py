@@ -97,4 +97,3 @@ class Reply:
         self.content += event.delta
         self.reasoning += event.reasoning_delta
         self.broker.publish(event)
-

@@ -30,18 +30,11 @@ class GraphQLFailure(AssertionError):
 
 
 @dataclass
-class Api:
-    """Talks GraphQL over HTTP to one running server."""
+class Client:
+    """GraphQL over HTTP to one running server."""
 
     url: str
     http: aiohttp.ClientSession
-    app: Starlette
-    statements: list[str] = field(default_factory=list)
-
-    @property
-    def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
 
     @property
     def ws_url(self) -> str:
@@ -85,6 +78,19 @@ class Api:
         )
         token: str = data["register"]["token"]
         return token
+
+
+@dataclass
+class Api(Client):
+    """A server running in this process: the client, and the app behind it."""
+
+    app: Starlette = field(kw_only=True)
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
 
     @asynccontextmanager
     async def counting_statements(self) -> AsyncIterator[list[str]]:

@@ -26,7 +26,7 @@ from chattree.db.engine import create_database
 from chattree.db.models import Message
 from chattree.settings import Settings
 from tests import ws
-from tests.harness import GraphQLFailure
+from tests.harness import Client
 
 T = TypeVar("T")
 
@@ -203,43 +203,6 @@ async def attached_log(server: ServerProcess) -> AsyncIterator[None]:
         raise
     finally:
         await server.stop()
-
-
-@dataclass
-class Client:
-    """GraphQL over HTTP to one server process."""
-
-    url: str
-    http: aiohttp.ClientSession
-
-    async def post(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
-    ) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self.http.post(
-            f"{self.url}/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers=headers,
-        ) as response:
-            body: dict[str, Any] = await response.json()
-            return body
-
-    async def ok(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
-    ) -> dict[str, Any]:
-        body = await self.post(query, variables, token=token)
-        if body.get("errors"):
-            raise GraphQLFailure(body["errors"])
-        data: dict[str, Any] = body["data"]
-        return data
-
-    async def register(self, username: str, password: str = "correct horse") -> str:
-        data = await self.ok(
-            "mutation($u: String!, $p: String!) { register(username: $u, password: $p) { token } }",
-            {"u": username, "p": password},
-        )
-        token: str = data["register"]["token"]
-        return token
 
 
 @asynccontextmanager

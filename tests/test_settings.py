@@ -283,3 +283,10 @@ def test_cors_origins_are_a_comma_separated_list_of_origins() -> None:
 def test_a_cors_origin_without_a_scheme_names_the_variable() -> None:
     with pytest.raises(SettingsError, match="CORS_ORIGINS"):
         Settings.from_env({"CORS_ORIGINS": "chat.example.com"})
+
+
+def test_registrations_per_hour_defaults_to_30_and_must_be_positive() -> None:
+    assert Settings.from_env({}).registrations_per_hour == 30
+    assert Settings.from_env({"REGISTRATIONS_PER_HOUR": "5"}).registrations_per_hour == 5
+    with pytest.raises(SettingsError, match="REGISTRATIONS_PER_HOUR"):
+        Settings.from_env({"REGISTRATIONS_PER_HOUR": "0"})

@@ -79,7 +79,12 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
                 db=db,
                 signer=TokenSigner(secret, settings.token_ttl_seconds),
                 use_hash=settings.use_hash,
-                login_limiter=SlidingWindow(limit=settings.login_attempts_per_minute),
+                login_limiter=SlidingWindow(
+                    limit=settings.login_attempts_per_minute, what="login attempts"
+                ),
+                register_limiter=SlidingWindow(
+                    limit=settings.registrations_per_hour, window=3600, what="registrations"
+                ),
             ),
             generations=generations,
             conversations=Conversations(

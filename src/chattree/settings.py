@@ -44,6 +44,7 @@ class Settings:
     stale_after: float = 30.0
     shutdown_grace: float = 10.0
     login_attempts_per_minute: int = 10
+    registrations_per_hour: int = 30
     log_level: str = "INFO"
     # Browser origins allowed to call the API from other sites (HTTP and websockets).
     cors_origins: tuple[str, ...] = ()
@@ -84,6 +85,9 @@ class Settings:
             shutdown_grace=env.get("SHUTDOWN_GRACE", cls.shutdown_grace, non_negative_float),
             login_attempts_per_minute=env.get(
                 "LOGIN_ATTEMPTS_PER_MINUTE", cls.login_attempts_per_minute, positive_int
+            ),
+            registrations_per_hour=env.get(
+                "REGISTRATIONS_PER_HOUR", cls.registrations_per_hour, positive_int
             ),
             log_level=env.get("LOG_LEVEL", cls.log_level, log_level),
             cors_origins=env.get("CORS_ORIGINS", cls.cors_origins, origins),

@@ -23,7 +23,9 @@ class Mutation:
     @strawberry.mutation(description="Username: 3-32 of a-z 0-9 _. Password: 8-1024 characters.")
     async def register(self, info: Info, username: str, password: str) -> AuthPayload:
         accounts = info.context.services.accounts
-        user = await accounts.register(username=username, password=password)
+        user = await accounts.register(
+            username=username, password=password, client=info.context.client_address
+        )
         return AuthPayload(token=accounts.token_for(user), user=User.from_row(user))
 
     @strawberry.mutation

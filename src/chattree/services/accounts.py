@@ -23,19 +23,29 @@ WRONG_LOGIN = "wrong username or password"
 
 class Accounts:
     def __init__(
-        self, *, db: Database, signer: TokenSigner, use_hash: bool, login_limiter: SlidingWindow
+        self,
+        *,
+        db: Database,
+        signer: TokenSigner,
+        use_hash: bool,
+        login_limiter: SlidingWindow,
+        register_limiter: SlidingWindow,
     ) -> None:
         self.db = db
         self.signer = signer
         self.use_hash = use_hash
         self.login_limiter = login_limiter
+        # Each registration costs an argon2 hash: unbounded, it is a cheap way to load
+        # the server.
+        self.register_limiter = register_limiter
 
     def token_for(self, user: User) -> str:
         return self.signer.issue(user_id=user.id, version=user.token_version)
 
-    async def register(self, *, username: str, password: str) -> User:
+    async def register(self, *, username: str, password: str, client: str) -> User:
         check_username(username)
         check_password(password, argument="password")
+        self.register_limiter.hit(f"addr:{client}")
         user = User(
             username=username,
             password=await hash_password(password, use_hash=self.use_hash),

@@ -12,8 +12,11 @@ from chattree.errors import RateLimited
 class SlidingWindow:
     """At most `limit` hits per key within `window` seconds."""
 
-    def __init__(self, *, limit: int, window: float = 60.0, max_keys: int = 100_000) -> None:
+    def __init__(
+        self, *, limit: int, window: float = 60.0, what: str = "attempts", max_keys: int = 100_000
+    ) -> None:
         self.limit = limit
+        self.what = what
         self.window = window
         self.max_keys = max_keys
         self._hits: dict[str, deque[float]] = {}
@@ -26,7 +29,7 @@ class SlidingWindow:
             if len(hits) >= self.limit:
                 retry_after = max(1, math.ceil(hits[0] + self.window - now))
                 raise RateLimited(
-                    f"too many login attempts; try again in {retry_after} s",
+                    f"too many {self.what}; try again in {retry_after} s",
                     retry_after=retry_after,
                 )
         for key in keys:

@@ -16,7 +16,7 @@ from chattree.db.models import Conversation, Message, Role, Status, User
 from chattree.db.types import utcnow
 from chattree.errors import InvalidInput, NotFound, UpstreamError
 from chattree.llm import ModelClient
-from chattree.services.generation import GenerationManager
+from chattree.services.generation import GenerationManager, rows
 from chattree.services.text import check_text
 from chattree.services.titles import MAX_TITLE, provisional_title, write_title
 from chattree.settings import Settings
@@ -302,7 +302,8 @@ class Conversations:
             model=model,
             depth=prompt.depth + 1,
             created_at=now,
-            heartbeat_at=now,
+            # The clock every heartbeat is judged by (the database's, on PostgreSQL).
+            heartbeat_at=rows.now(self.db),
             seq=0,
         )
 

@@ -45,6 +45,14 @@ async def _follow(manager: GenerationManager, message_id: int) -> AsyncIterator[
             return
         while True:
             item = early.popleft() if early else await next_item(subscription)
+            if item is IDLE:
+                # Only a lost final event needs catching here: the row tells, without
+                # asking the generating process to flush (every silent subscriber would).
+                snap = await snapshot(manager, subscription, early, flush=False)
+                if snap.final:
+                    yield client.catch_up(snap)
+                    return
+                continue
             if isinstance(item, Notice):
                 continue
             if isinstance(item, Event) and not item.resync:
@@ -56,7 +64,7 @@ async def _follow(manager: GenerationManager, message_id: int) -> AsyncIterator[
                         return
                     continue
             # Missed events (queue overflow, a lost notification, text too large for the
-            # channel), or a long silence: catch up from a fresh snapshot.
+            # channel): catch up from a fresh snapshot.
             snap = await snapshot(manager, subscription, early)
             if snap.seq > client.seq or snap.final:
                 yield client.catch_up(snap)
@@ -99,25 +107,37 @@ class Client:
         return event
 
 
-async def next_item(subscription: Subscription) -> Item | Resync:
-    """The next item, or RESYNC after a long silence: a final event lost on its way (a
+class Idle:
+    """Returned by next_item after a long silence."""
+
+
+IDLE = Idle()
+
+
+async def next_item(subscription: Subscription) -> Item | Resync | Idle:
+    """The next item, or IDLE after a long silence: a final event lost on its way (a
     broker that dropped it) must not leave the subscriber waiting forever."""
     try:
         async with asyncio.timeout(IDLE_CHECK):
             return await subscription.get()
     except TimeoutError:
-        return RESYNC
+        return IDLE
 
 
 async def snapshot(
-    manager: GenerationManager, subscription: Subscription, early: deque[Item | Resync]
+    manager: GenerationManager,
+    subscription: Subscription,
+    early: deque[Item | Resync],
+    *,
+    flush: bool = True,
 ) -> Snapshot:
-    """The reply as published so far; items that arrive while asking are kept in `early`."""
+    """The reply as published so far; items that arrive while asking are kept in `early`.
+    With flush=False, the row as it is, without asking the generating process first."""
     local = manager.local_snapshot(subscription.message_id)
     if local is not None:
         return local
     row = await read_row(manager, subscription.message_id)
-    if row.status is Status.STREAMING and manager.broker.spans_processes:
+    if flush and row.status is Status.STREAMING and manager.broker.spans_processes:
         manager.broker.publish(Notice(NoticeKind.FLUSH, subscription.message_id))
         if await wait_for_flush(subscription, early):
             row = await read_row(manager, subscription.message_id)

@@ -6,6 +6,7 @@ reach orders of events that a live server produces only rarely.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,6 +53,7 @@ class Manager:
 
     def answer(self, notice: Notice) -> None:
         if notice.kind is NoticeKind.FLUSH:
+            self.flushed_answers.append(self.row.seq)
             # Answers with the row as it is, which may lag behind what was published.
             self.broker.dispatch(Notice(NoticeKind.FLUSHED, notice.message_id, self.row.seq))
 
@@ -100,3 +102,15 @@ async def test_a_subscriber_whose_final_event_was_lost_ends_from_the_row() -> No
     assert (last.delta, last.done, last.status) == ("de", True, "COMPLETE")
     with pytest.raises(StopAsyncIteration):
         await anext(stream)
+
+
+async def test_a_quiet_reply_is_checked_from_the_row_without_asking_for_flushes() -> None:
+    manager = Manager(Row("ab", 2))
+    stream = follow(manager, 1)  # type: ignore[arg-type]
+    assert (await anext(stream)).delta == "ab"
+    assert len(manager.flushed_answers) == 1  # the snapshot of a late joiner
+    # Several idle checks pass while the reply is silent; none asks for a flush.
+    await asyncio.sleep(4 * follow_module.IDLE_CHECK)
+    assert len(manager.flushed_answers) == 1
+    manager.broker.dispatch(Event(1, 3, "c", status="COMPLETE", done=True))
+    assert [event.delta async for event in stream] == ["c"]

@@ -85,7 +85,6 @@ class Api(Client):
     """A server running in this process: the client, and the app behind it."""
 
     app: Starlette = field(kw_only=True)
-    statements: list[str] = field(default_factory=list)
 
     @property
     def services(self) -> Services:

@@ -39,14 +39,6 @@ def newest_below(message_id: int) -> ColumnElement[int]:
     return select(func.max(down.c.id)).scalar_subquery()
 
 
-def newest_in_conversation(conversation_id: int) -> ColumnElement[int]:
-    return (
-        select(func.max(Message.id))
-        .where(Message.conversation_id == conversation_id)
-        .scalar_subquery()
-    )
-
-
 async def path(session: AsyncSession, *, message_id: int) -> Sequence[Message]:
     return (await session.scalars(path_statement(message_id))).all()
 
@@ -54,10 +46,6 @@ async def path(session: AsyncSession, *, message_id: int) -> Sequence[Message]:
 async def branch_through(session: AsyncSession, *, message_id: int) -> Sequence[Message]:
     """Root to the newest message in the subtree of `message_id`: one statement."""
     return (await session.scalars(path_statement(newest_below(message_id)))).all()
-
-
-async def newest_branch(session: AsyncSession, *, conversation_id: int) -> Sequence[Message]:
-    return (await session.scalars(path_statement(newest_in_conversation(conversation_id)))).all()
 
 
 async def newest_id_below(session: AsyncSession, *, message_id: int) -> int:

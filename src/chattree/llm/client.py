@@ -107,7 +107,9 @@ class ModelClient:
         except (KeyError, IndexError, TypeError):
             raise UpstreamError("model server answered without choices[0].message") from None
         # A reasoning model can spend all of max_tokens thinking and leave content null.
-        return split_think(storable(content))[0].strip() if isinstance(content, str) else ""
+        if not isinstance(content, str):
+            return ""
+        return split_think(replace_unstorable(content))[0].strip()
 
     async def stream_chat(
         self, *, model: str, messages: Sequence[ChatMessage]
@@ -301,13 +303,13 @@ def read_chunk(chunk: dict[str, Any]) -> tuple[str, str, str | None]:
         and (finish is None or isinstance(finish, str))
     ):
         raise UpstreamError(f"model server sent a malformed chunk: {shorten(str(chunk), 120)!r}")
-    return storable(content), storable(reasoning), finish
+    return replace_unstorable(content), replace_unstorable(reasoning), finish
 
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def storable(text: str) -> str:
+def replace_unstorable(text: str) -> str:
     """`text` without what no database text column holds: NUL, and the unpaired
     surrogates a JSON escape can produce. Each becomes U+FFFD, so a model that sends
     one can never make its reply unstorable."""

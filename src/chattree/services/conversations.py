@@ -153,11 +153,7 @@ class Conversations:
                 prompt = await session.get_one(Message, message.parent_id)
             conversation = await session.get_one(Conversation, message.conversation_id)
             model = adopt_model(conversation, missing_model)
-            reply = self._new_reply(conversation, prompt, model)
-            session.add(reply)
-            await session.flush()
-            conversation.current_message_id = reply.id
-            conversation.updated_at = reply.created_at
+            reply = await self._add_reply(session, conversation, prompt, model)
         self.generations.begin(message_id=reply.id, parent_id=prompt.id, model=model)
         if wait:
             await self.generations.wait(reply.id)
@@ -284,16 +280,13 @@ class Conversations:
         )
         session.add(user_message)
         await session.flush()
-        reply = self._new_reply(conversation, user_message, model)
-        session.add(reply)
-        await session.flush()
-        conversation.current_message_id = reply.id
-        conversation.updated_at = reply.created_at
-        return user_message, reply
+        return user_message, await self._add_reply(session, conversation, user_message, model)
 
-    def _new_reply(self, conversation: Conversation, prompt: Message, model: str) -> Message:
-        now = utcnow()
-        return Message(
+    async def _add_reply(
+        self, session: AsyncSession, conversation: Conversation, prompt: Message, model: str
+    ) -> Message:
+        """Adds a STREAMING reply under `prompt` and makes it the current message."""
+        reply = Message(
             conversation_id=conversation.id,
             parent_id=prompt.id,
             role=Role.ASSISTANT,
@@ -301,11 +294,16 @@ class Conversations:
             status=Status.STREAMING,
             model=model,
             depth=prompt.depth + 1,
-            created_at=now,
+            created_at=utcnow(),
             # The clock every heartbeat is judged by (the database's, on PostgreSQL).
             heartbeat_at=rows.now(self.db),
             seq=0,
         )
+        session.add(reply)
+        await session.flush()
+        conversation.current_message_id = reply.id
+        conversation.updated_at = reply.created_at
+        return reply
 
     async def _result(
         self, conversation_id: int, user_message: Message, reply_id: int, *, wait: bool

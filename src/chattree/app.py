@@ -29,9 +29,10 @@ from chattree.db.secrets import shared_secret
 from chattree.llm import ModelClient, Timeouts
 from chattree.services.accounts import Accounts
 from chattree.services.bundle import Services
-from chattree.services.conversations import Conversations
+from chattree.services.conversations import Branches, Conversations
 from chattree.services.generation import GenerationManager
 from chattree.services.ratelimit import SlidingWindow
+from chattree.services.shares import Shares
 from chattree.services.tokens import TokenSigner
 from chattree.settings import Settings
 
@@ -89,6 +90,13 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
             generations=generations,
             conversations=Conversations(
                 db=db, client=client, generations=generations, settings=settings
+            ),
+            branches=Branches(db=db, generations=generations),
+            shares=Shares(
+                db=db,
+                read_limiter=SlidingWindow(
+                    limit=settings.shared_reads_per_minute, what="share link reads"
+                ),
             ),
         )
     finally:

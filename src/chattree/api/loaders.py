@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from chattree.db import tree
+from chattree.db import shares, tree
 from chattree.db.engine import Database
-from chattree.db.models import Conversation, Message
+from chattree.db.models import Conversation, Message, Share
+from chattree.db.types import utcnow
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -36,6 +37,7 @@ class Loaders:
         self.path = self._loader(self._paths)
         self.newest_below = self._loader(self._newest_below)
         self.newest_in_conversation = self._loader(self._newest_in_conversations)
+        self.shares = self._loader(self._shares)
         self._descendants: dict[int | None, DataLoader[int, list[Message]]] = {}
 
     def descendants(self, max_depth: int | None) -> DataLoader[int, list[Message]]:
@@ -140,3 +142,7 @@ class Loaders:
         )
         found = {conversation: newest for conversation, newest in rows}
         return [found.get(i) for i in ids]
+
+    async def _shares(self, session: AsyncSession, ids: Sequence[int]) -> list[list[Share]]:
+        found = await shares.live_of(session, ids, user_id=self.user_id, now=utcnow())
+        return [found[i] for i in ids]

@@ -13,6 +13,8 @@ from chattree.api.types import (
     Message,
     Model,
     PageInfo,
+    SharedBranch,
+    SharedMessage,
     User,
     messages,
 )
@@ -76,3 +78,22 @@ class Query:
         if await info.context.loaders.message.load(message_id) is None:
             raise NotFound(f"no message with id {id}")
         return messages(await info.context.loaders.children.load(message_id))
+
+    @strawberry.field(
+        description=(
+            "The branch behind a share token, for anyone: no Authorization needed. null when "
+            "the token is unknown, revoked or expired, or its message was deleted (the same "
+            "answer for all)."
+        )
+    )
+    async def shared_branch(self, info: Info, token: str) -> SharedBranch | None:
+        shared = await info.context.services.shares.read(
+            token=token, client=info.context.client_address
+        )
+        if shared is None:
+            return None
+        return SharedBranch(
+            title=shared.title,
+            shared_at=shared.shared_at,
+            messages=[SharedMessage.from_row(row) for row in shared.messages],
+        )

@@ -181,6 +181,7 @@ class Conversation:
     )
     row_id: strawberry.Private[int]
     current_row_id: strawberry.Private[int | None]
+    forked_from_row_id: strawberry.Private[int | None]
 
     @classmethod
     def from_row(cls, row: models.Conversation) -> Conversation:
@@ -192,7 +193,31 @@ class Conversation:
             updated_at=row.updated_at,
             row_id=row.id,
             current_row_id=row.current_message_id,
+            forked_from_row_id=row.forked_from_id,
         )
+
+    @strawberry.field(
+        description=(
+            "The message this conversation was forked from; null when it is not a fork or "
+            "that message no longer exists."
+        )
+    )
+    async def forked_from(self, info: Info) -> Message | None:
+        if self.forked_from_row_id is None:
+            return None
+        row = await info.context.loaders.message.load(self.forked_from_row_id)
+        return Message.from_row(row) if row is not None else None
+
+    @strawberry.field(
+        description=(
+            "The caller's live (unexpired, unrevoked) share links of this conversation, "
+            "newest first. Tokens are stored hashed: here `token` is empty; only "
+            "createShare's answer holds it."
+        )
+    )
+    async def shares(self, info: Info) -> list[Share]:
+        rows = await info.context.loaders.shares.load(self.row_id)
+        return [Share.from_row(row, token="") for row in rows]
 
     @strawberry.field(description="The system-prompt message at the top of the tree.")
     async def root(self, info: Info) -> Message:
@@ -259,6 +284,63 @@ class Conversation:
         if newest is None:
             raise NotFound(f"no conversation with id {self.id}")
         return newest
+
+
+@strawberry.type
+class Share:
+    id: strawberry.ID
+    token: str = strawberry.field(
+        description=(
+            "Unguessable (256 random bits); anyone holding it can read the shared branch "
+            "without logging in."
+        )
+    )
+    conversation_id: strawberry.ID
+    message_id: strawberry.ID = strawberry.field(
+        description=(
+            "The last message of the shared branch: readers see the path from the root to "
+            "it (the root's system prompt left out), never another branch."
+        )
+    )
+    created_at: datetime
+    expires_at: datetime | None = strawberry.field(description="null: until revoked.")
+
+    @classmethod
+    def from_row(cls, row: models.Share, *, token: str) -> Share:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            token=token,
+            conversation_id=strawberry.ID(str(row.conversation_id)),
+            message_id=strawberry.ID(str(row.message_id)),
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+        )
+
+
+@strawberry.type
+class SharedMessage:
+    role: Role  # type: ignore[valid-type]
+    content: str
+    reasoning: str | None
+    model: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Message) -> SharedMessage:
+        return cls(
+            role=row.role,
+            content=row.content,
+            reasoning=row.reasoning,
+            model=row.model,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class SharedBranch:
+    title: str
+    shared_at: datetime
+    messages: list[SharedMessage]
 
 
 @strawberry.type

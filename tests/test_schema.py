@@ -10,6 +10,8 @@ from chattree.api.schema import schema
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT.parent / "shared" / "API.graphql"
+# Additions to the contract, checked together with it.
+ADDITIONS = [ROOT.parent / "shared" / "contract" / "portability.graphql"]
 CHECKER = ROOT.parent / "shared" / "tools" / "check_contract.py"
 
 
@@ -26,7 +28,13 @@ def test_schema_is_a_superset_of_the_contract() -> None:
 
         pytest.skip("the shared contract is not beside this checkout")
     result = subprocess.run(
-        [sys.executable, str(CHECKER), str(ROOT / "schema.graphql"), str(CONTRACT)],
+        [
+            sys.executable,
+            str(CHECKER),
+            str(ROOT / "schema.graphql"),
+            str(CONTRACT),
+            *(str(path) for path in ADDITIONS),
+        ],
         capture_output=True,
         text=True,
         check=False,

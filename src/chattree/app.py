@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from chattree.api.body_limit import BodyLimit
+from chattree.api.download import export_download
 from chattree.api.schema import build_schema
 from chattree.api.view import GraphQLView
 from chattree.broker import Broker, MemoryBroker
@@ -31,6 +32,7 @@ from chattree.services.accounts import Accounts
 from chattree.services.bundle import Services
 from chattree.services.conversations import Branches, Conversations
 from chattree.services.generation import GenerationManager
+from chattree.services.portability import Exporter, Importer
 from chattree.services.ratelimit import SlidingWindow
 from chattree.services.shares import Shares
 from chattree.services.tokens import TokenSigner
@@ -98,6 +100,8 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
                     limit=settings.shared_reads_per_minute, what="share link reads"
                 ),
             ),
+            importer=Importer(db=db),
+            exporter=Exporter(db=db),
         )
     finally:
         if generations is not None:
@@ -155,6 +159,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/docs", docs),
+            Route("/export", export_download),
         ],
         middleware=[
             Middleware(
@@ -165,7 +170,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_age=600,
             ),
             # Room for the longest message a client may send, JSON-escaped, and the query.
-            Middleware(BodyLimit, max_bytes=6 * settings.max_message_length + 64 * 1024),
+            Middleware(
+                BodyLimit,
+                max_bytes=6 * settings.max_message_length + 64 * 1024,
+                max_upload_bytes=settings.max_import_bytes,
+            ),
         ],
         lifespan=lifespan,
     )

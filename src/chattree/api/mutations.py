@@ -6,6 +6,7 @@ import strawberry
 
 from chattree.api.context import Info
 from chattree.api.ids import require_id
+from chattree.api.portability import ImportResult, import_conversations
 from chattree.api.types import AuthPayload, Conversation, Message, PromptPayload, Share, User
 from chattree.services.conversations import PromptResult
 
@@ -172,6 +173,18 @@ class Mutation:
             user_id=caller.id, conversation_id=require_id(id, what="conversation")
         )
         return True
+
+    import_conversations: ImportResult = strawberry.mutation(
+        resolver=import_conversations,
+        description=(
+            "Imports a file sent as the GraphQL multipart request spec describes: a ChatGPT "
+            "data export (the downloaded .zip, its conversations.json, or one "
+            "conversations-NNN.json part of the newer split exports), a ChatTree export, or "
+            "a JSON array of either. Every branch is kept; each conversation is stored in one "
+            "transaction; entries that cannot be read are listed in `skipped` and the rest "
+            "are stored. The same file imported twice gives two copies."
+        ),
+    )
 
     @strawberry.mutation(
         description=(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.scalars import JSON
 
 from chattree.api.context import Info
 from chattree.api.ids import parse_id, require_id
+from chattree.api.portability import export_conversation
 from chattree.api.types import (
     Conversation,
     ConversationConnection,
@@ -78,6 +80,13 @@ class Query:
         if await info.context.loaders.message.load(message_id) is None:
             raise NotFound(f"no message with id {id}")
         return messages(await info.context.loaders.children.load(message_id))
+
+    export_conversation: JSON = strawberry.field(
+        resolver=export_conversation,
+        description=(
+            "One conversation as a JSON value in the given format (the whole tree, every branch)."
+        ),
+    )
 
     @strawberry.field(
         description=(

@@ -10,6 +10,7 @@ from chattree.llm import ModelClient
 from chattree.services.accounts import Accounts
 from chattree.services.conversations import Branches, Conversations
 from chattree.services.generation import GenerationManager
+from chattree.services.portability import Exporter, Importer
 from chattree.services.shares import Shares
 from chattree.settings import Settings
 
@@ -25,3 +26,5 @@ class Services:
     conversations: Conversations
     branches: Branches
     shares: Shares
+    importer: Importer
+    exporter: Exporter

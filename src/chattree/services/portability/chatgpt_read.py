@@ -7,7 +7,7 @@ tool output, browsing and hidden nodes are left out and counted."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from chattree.services.portability.shapes import (
 
 TEXT_TYPES = frozenset({"text", "multimodal_text", "code"})
 REASONING_TYPES = frozenset({"thoughts", "reasoning_recap"})
-ROLES = {"user": Role.USER, "assistant": Role.ASSISTANT}
+ROLES = frozenset({"user", "assistant"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,44 +64,7 @@ def read_chatgpt(entry: dict[str, Any], *, default_prompt: str, now: datetime) -
             parent=None, role=Role.SYSTEM, content=root_text or default_prompt, created_at=start
         )
     )
-    kept_at: dict[str, int] = {}
-    stack = [Step(node, 0, (), start) for node in reversed(tops)]
-    while stack:
-        step = stack.pop()
-        if step.node in kept_at:
-            continue  # listed twice
-        message = message_of(nodes[step.node], step.node)
-        index, reasoning, time = step.parent, step.reasoning, step.time
-        if message is not None and step.node != root_node:
-            time = from_unix(message.get("create_time")) or time
-            kind, text = classify(message)
-            if kind == "reasoning":
-                reasoning = (*reasoning, text) if text else reasoning
-            elif kind == "recap":
-                # "Thought for 12 seconds": only worth keeping when the thoughts are not.
-                reasoning = reasoning or ((text,) if text else ())
-            elif kind in ROLES:
-                role = ROLES[kind]
-                model = model_of(metadata_of(message).get("model_slug")) or default_model
-                index = conversation.add(
-                    NewMessage(
-                        parent=step.parent,
-                        role=role,
-                        content=text,
-                        created_at=time,
-                        reasoning="\n\n".join(reasoning) or None
-                        if role is Role.ASSISTANT
-                        else None,
-                        model=model if role is Role.ASSISTANT else None,
-                    )
-                )
-                if role is Role.ASSISTANT:
-                    reasoning = ()
-            else:
-                conversation.dropped += 1
-        kept_at[step.node] = index
-        for child in reversed(children.get(step.node, [])):
-            stack.append(Step(child, index, reasoning, time))
+    kept_at = walk(nodes, tops, children, skip=root_node, into=conversation, model=default_model)
     # Nodes in a cycle are reached from no top node.
     conversation.dropped += sum(
         1 for node in nodes if node not in kept_at and nodes[node].get("message") is not None
@@ -114,6 +77,67 @@ def read_chatgpt(entry: dict[str, Any], *, default_prompt: str, now: datetime) -
     newest = max(m.created_at for m in conversation.messages)
     conversation.updated_at = max(conversation.updated_at, newest)
     return conversation
+
+
+def walk(
+    nodes: dict[str, dict[str, Any]],
+    tops: list[str],
+    children: dict[str, list[str]],
+    *,
+    skip: str | None,
+    into: NewConversation,
+    model: str | None,
+) -> dict[str, int]:
+    """Adds the kept messages to `into`, depth first so siblings keep their order;
+    returns, for each node reached, the index of its nearest kept ancestor-or-self."""
+    kept_at: dict[str, int] = {}
+    stack = [Step(node, 0, (), into.created_at) for node in reversed(tops)]
+    while stack:
+        step = stack.pop()
+        if step.node in kept_at:
+            continue  # listed twice
+        message = message_of(nodes[step.node], step.node)
+        below = step if message is None or step.node == skip else visit(step, message, into, model)
+        kept_at[step.node] = below.parent
+        stack.extend(
+            Step(child, below.parent, below.reasoning, below.time)
+            for child in reversed(children.get(step.node, []))
+        )
+    return kept_at
+
+
+def visit(
+    step: Step, message: dict[str, Any], into: NewConversation, default_model: str | None
+) -> Step:
+    """Keeps, folds or drops one message; returns what it hands down to its children."""
+    time = from_unix(message.get("create_time")) or step.time
+    kind, text = classify(message)
+    if kind == "reasoning":
+        return replace(
+            step, reasoning=(*step.reasoning, text) if text else step.reasoning, time=time
+        )
+    if kind == "recap":
+        # "Thought for 12 seconds": only worth keeping when the thoughts are not.
+        return replace(step, reasoning=step.reasoning or ((text,) if text else ()), time=time)
+    if kind == "user":
+        index = into.add(
+            NewMessage(parent=step.parent, role=Role.USER, content=text, created_at=time)
+        )
+        return Step(step.node, index, step.reasoning, time)
+    if kind == "assistant":
+        index = into.add(
+            NewMessage(
+                parent=step.parent,
+                role=Role.ASSISTANT,
+                content=text,
+                created_at=time,
+                reasoning="\n\n".join(step.reasoning) or None,
+                model=model_of(metadata_of(message).get("model_slug")) or default_model,
+            )
+        )
+        return Step(step.node, index, (), time)
+    into.dropped += 1
+    return replace(step, time=time)
 
 
 def earliest(nodes: dict[str, dict[str, Any]]) -> datetime | None:

@@ -3,7 +3,9 @@ broken entries are listed and cost nothing else."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from typing import Any
 
 import pytest
@@ -200,9 +202,6 @@ async def test_unreadable_files_are_refused(api: Api, alice: str, data: bytes, w
 
 
 async def test_a_zip_without_conversations_is_refused(api: Api, alice: str) -> None:
-    import io
-    import zipfile
-
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("user.json", "{}")
@@ -225,3 +224,37 @@ async def test_the_file_must_be_an_upload(api: Api, alice: str) -> None:
         token=alice,
     )
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def damaged(archive_bytes: bytes, member: str) -> bytes:
+    """`archive_bytes` with a byte flipped in the middle of `member`'s compressed data."""
+    with zipfile.ZipFile(io.BytesIO(archive_bytes)) as archive:
+        info = archive.getinfo(member)
+    raw = bytearray(archive_bytes)
+    start = info.header_offset
+    name_length = int.from_bytes(raw[start + 26 : start + 28], "little")
+    extra_length = int.from_bytes(raw[start + 28 : start + 30], "little")
+    middle = start + 30 + name_length + extra_length + info.compress_size // 2
+    raw[middle] ^= 0xFF
+    return bytes(raw)
+
+
+async def test_a_damaged_part_of_a_zip_keeps_the_parts_before_it(api: Api, alice: str) -> None:
+    result = await upload(api, alice, damaged(gpt.split_zip(), "conversations-001.json"))
+    assert [c["title"] for c in result["conversations"]] == ["Trip planning"]
+    problems = result["skipped"]
+    assert problems[0]["index"] == 1  # the broken entry of part 000
+    assert problems[-1]["index"] == 2
+    assert "conversations-001.json" in problems[-1]["reason"]
+
+
+async def test_an_unreadable_later_part_keeps_the_parts_before_it(api: Api, alice: str) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("conversations-000.json", json.dumps([gpt.code_help()]))
+        archive.writestr("conversations-001.json", "not json")
+    result = await upload(api, alice, buffer.getvalue())
+    assert [c["title"] for c in result["conversations"]] == ["Code help"]
+    (problem,) = result["skipped"]
+    assert problem["index"] == 1
+    assert "conversations-001.json in the zip" in problem["reason"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chattree.db.models import Conversation, Message, Role, Status, User
@@ -30,17 +30,20 @@ async def insert_tree(
 ) -> list[int]:
     """Stores `rows` in `conversation` (already flushed); returns their ids, in order.
 
-    One multi-row INSERT writes them all (ids follow the list, so parents precede
-    children), then one executemany UPDATE links each to its parent: the new ids are not
-    known inside the INSERT."""
+    The ids are taken first, in the order of the list, so that each row is inserted
+    with its parent's id and the parents precede their children: then one multi-row
+    INSERT writes every row, whatever their number."""
+    ids = await take_ids(session, len(rows))
     depths: list[int] = []
-    for row in rows:
-        depths.append(0 if row.parent is None else depths[row.parent] + 1)
-    result = await session.execute(
-        insert(Message).returning(Message.id, sort_by_parameter_order=True),
-        [
+    values = []
+    for row, row_id in zip(rows, ids, strict=True):
+        depth = 0 if row.parent is None else depths[row.parent] + 1
+        depths.append(depth)
+        values.append(
             {
+                "id": row_id,
                 "conversation_id": conversation.id,
+                "parent_id": None if row.parent is None else ids[row.parent],
                 "role": row.role,
                 "content": row.content,
                 "reasoning": row.reasoning,
@@ -51,18 +54,29 @@ async def insert_tree(
                 "created_at": row.created_at,
                 "seq": 0,
             }
-            for row, depth in zip(rows, depths, strict=True)
-        ],
-    )
-    ids = list(result.scalars())
-    links = [
-        {"id": ids[i], "parent_id": ids[row.parent]}
-        for i, row in enumerate(rows)
-        if row.parent is not None
-    ]
-    if links:
-        await session.execute(update(Message), links)
+        )
+    # render_nulls: rows whose None falls in other columns still share one statement.
+    await session.execute(insert(Message).execution_options(render_nulls=True), values)
     return ids
+
+
+async def take_ids(session: AsyncSession, count: int) -> list[int]:
+    """`count` new message ids, increasing."""
+    if session.get_bind().dialect.name == "postgresql":
+        taken = await session.scalars(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('messages', 'id'))"
+                " FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        )
+        return sorted(taken)
+    # SQLite: the unit of work holds the database's write lock (BEGIN IMMEDIATE), so
+    # no one else takes ids meanwhile, and AUTOINCREMENT moves past explicit ids.
+    used = await session.scalar(text("SELECT seq FROM sqlite_sequence WHERE name = 'messages'"))
+    newest = await session.scalar(select(func.max(Message.id)))
+    start = max(used or 0, newest or 0)
+    return list(range(start + 1, start + count + 1))
 
 
 async def conversation_ids(session: AsyncSession, *, user_id: int) -> list[int]:

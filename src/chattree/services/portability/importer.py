@@ -13,6 +13,7 @@ from chattree.db import portability
 from chattree.db.engine import Database
 from chattree.db.models import Conversation
 from chattree.db.types import utcnow
+from chattree.errors import InvalidInput
 from chattree.services.conversations import DEFAULT_SYSTEM_PROMPT
 from chattree.services.portability.chatgpt_read import read_chatgpt, source_of
 from chattree.services.portability.native import is_native, read_native
@@ -64,6 +65,12 @@ class Importer:
                 entry = await asyncio.to_thread(next, found, None)
             except BrokenFile as exc:
                 summary.skipped.append(ImportProblem(index, None, str(exc)))
+                break
+            except InvalidInput as exc:
+                if index == 0:
+                    raise  # nothing is stored: the whole file is refused
+                # A later part of a zip is unreadable: the earlier ones are stored.
+                summary.skipped.append(ImportProblem(index, None, exc.message))
                 break
             if entry is None:
                 break

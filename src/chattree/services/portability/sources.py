@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -59,10 +60,17 @@ def zip_entries(file: IO[bytes]) -> Iterator[Entry]:
             )
         index = 0
         for _, name in parts:
-            with archive.open(name) as member:
-                for entry in json_entries(member, start=index):
-                    index = entry.index + 1
-                    yield entry
+            try:
+                with archive.open(name) as member:
+                    for entry in json_entries(member, start=index):
+                        index = entry.index + 1
+                        yield entry
+            except InvalidInput as exc:
+                raise InvalidInput(f"{name} in the zip: {exc.message}", argument="file") from None
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise BrokenFile(
+                    f"{name} in the zip is damaged after entry {index - 1}: {exc}"
+                ) from None
 
 
 def part_number(match: re.Match[str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import strawberry
@@ -15,11 +16,24 @@ from chattree.api.types import Conversation
 from chattree.errors import InvalidInput
 from chattree.services import portability
 
-ExportFormat = strawberry.enum(
-    portability.ExportFormat,
-    name="ExportFormat",
-    description="CHATTREE: lossless and re-importable. CHATGPT: ChatGPT's conversations.json.",
-)
+
+@strawberry.enum
+class ExportFormat(Enum):
+    CHATTREE = strawberry.enum_value(
+        "CHATTREE",
+        description=(
+            "ChatTree's own format (docs/export-format.md): every field of every message, "
+            "lossless, re-importable."
+        ),
+    )
+    CHATGPT = strawberry.enum_value(
+        "CHATGPT",
+        description=(
+            "ChatGPT's export format: one element of its conversations.json (title, "
+            "create_time, update_time, mapping, current_node, ...), readable by tools made "
+            "for ChatGPT exports."
+        ),
+    )
 
 
 @strawberry.type
@@ -81,12 +95,12 @@ async def import_conversations(info: Info, file: Upload) -> ImportResult:
 async def export_conversation(
     info: Info,
     id: strawberry.ID,
-    format: ExportFormat = portability.ExportFormat.CHATTREE,  # type: ignore[valid-type]
+    format: ExportFormat = ExportFormat.CHATTREE,
 ) -> JSON:
     caller = await info.context.user()
     exported: dict[str, Any] = await info.context.services.exporter.one(
         user_id=caller.id,
         conversation_id=require_id(id, what="conversation"),
-        format=portability.ExportFormat(format),
+        format=portability.ExportFormat(format.name),
     )
     return JSON(exported)

@@ -7,7 +7,8 @@ import strawberry
 from chattree.api.context import Info
 from chattree.api.ids import require_id
 from chattree.api.portability import ImportResult, import_conversations
-from chattree.api.types import AuthPayload, Conversation, Message, PromptPayload, Share, User
+from chattree.api.shares import Share
+from chattree.api.types import AuthPayload, Conversation, Message, PromptPayload, User
 from chattree.services.conversations import PromptResult
 
 

@@ -8,6 +8,7 @@ from strawberry.scalars import JSON
 from chattree.api.context import Info
 from chattree.api.ids import parse_id, require_id
 from chattree.api.portability import export_conversation
+from chattree.api.shares import SharedBranch, SharedMessage
 from chattree.api.types import (
     Conversation,
     ConversationConnection,
@@ -15,8 +16,6 @@ from chattree.api.types import (
     Message,
     Model,
     PageInfo,
-    SharedBranch,
-    SharedMessage,
     User,
     messages,
 )

@@ -6,36 +6,15 @@ field is nullable), like an id that never existed."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
 from chattree.api.context import Info
+from chattree.api.enums import MessageStatus, Role
 from chattree.api.ids import require_id
+from chattree.api.shares import Share
 from chattree.db import models
 from chattree.errors import InvalidInput, NotFound
-
-Role = strawberry.enum(models.Role, name="Role")
-
-
-@strawberry.enum
-class MessageStatus(Enum):
-    COMPLETE = strawberry.enum_value("COMPLETE", description="Stored and final.")
-    STREAMING = strawberry.enum_value(
-        "STREAMING", description="The model is producing this message right now."
-    )
-    FAILED = strawberry.enum_value(
-        "FAILED", description="The model server failed; `error` says why; partial content is kept."
-    )
-    CANCELLED = strawberry.enum_value(
-        "CANCELLED", description="Stopped by cancelGeneration; partial content is kept."
-    )
-    INTERRUPTED = strawberry.enum_value(
-        "INTERRUPTED",
-        description=(
-            "The server stopped while generating; partial content up to the last flush is kept."
-        ),
-    )
 
 
 @strawberry.type
@@ -284,63 +263,6 @@ class Conversation:
         if newest is None:
             raise NotFound(f"no conversation with id {self.id}")
         return newest
-
-
-@strawberry.type
-class Share:
-    id: strawberry.ID
-    token: str = strawberry.field(
-        description=(
-            "Unguessable (256 random bits); anyone holding it can read the shared branch "
-            "without logging in."
-        )
-    )
-    conversation_id: strawberry.ID
-    message_id: strawberry.ID = strawberry.field(
-        description=(
-            "The last message of the shared branch: readers see the path from the root to "
-            "it (the root's system prompt left out), never another branch."
-        )
-    )
-    created_at: datetime
-    expires_at: datetime | None = strawberry.field(description="null: until revoked.")
-
-    @classmethod
-    def from_row(cls, row: models.Share, *, token: str) -> Share:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            token=token,
-            conversation_id=strawberry.ID(str(row.conversation_id)),
-            message_id=strawberry.ID(str(row.message_id)),
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-        )
-
-
-@strawberry.type
-class SharedMessage:
-    role: Role  # type: ignore[valid-type]
-    content: str
-    reasoning: str | None
-    model: str | None
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: models.Message) -> SharedMessage:
-        return cls(
-            role=row.role,
-            content=row.content,
-            reasoning=row.reasoning,
-            model=row.model,
-            created_at=row.created_at,
-        )
-
-
-@strawberry.type
-class SharedBranch:
-    title: str
-    shared_at: datetime
-    messages: list[SharedMessage]
 
 
 @strawberry.type

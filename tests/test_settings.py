@@ -312,5 +312,5 @@ def test_the_context_window_defaults_to_8192_tokens_with_1024_kept_for_the_reply
 def test_a_context_window_with_no_room_for_a_prompt_is_refused(
     environment: dict[str, str],
 ) -> None:
-    with pytest.raises(SettingsError, match="MODEL_(CONTEXT|REPLY)_TOKENS"):
+    with pytest.raises(SettingsError, match=r"MODEL_(CONTEXT|REPLY)_TOKENS"):
         Settings.from_env(environment)

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from chattree.api.body_limit import BodyLimit
+from chattree.api.download import export_download
 from chattree.api.schema import build_schema
 from chattree.api.view import GraphQLView
 from chattree.broker import Broker, MemoryBroker
@@ -29,9 +30,11 @@ from chattree.db.secrets import shared_secret
 from chattree.llm import ModelClient, Timeouts
 from chattree.services.accounts import Accounts
 from chattree.services.bundle import Services
-from chattree.services.conversations import Conversations
+from chattree.services.conversations import Branches, Conversations
 from chattree.services.generation import GenerationManager
+from chattree.services.portability import Exporter, Importer
 from chattree.services.ratelimit import SlidingWindow
+from chattree.services.shares import Shares
 from chattree.services.tokens import TokenSigner
 from chattree.settings import Settings
 
@@ -90,6 +93,15 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
             conversations=Conversations(
                 db=db, client=client, generations=generations, settings=settings
             ),
+            branches=Branches(db=db, generations=generations),
+            shares=Shares(
+                db=db,
+                read_limiter=SlidingWindow(
+                    limit=settings.shared_reads_per_minute, what="share link reads"
+                ),
+            ),
+            importer=Importer(db=db),
+            exporter=Exporter(db=db),
         )
     finally:
         if generations is not None:
@@ -147,6 +159,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/docs", docs),
+            Route("/export", export_download),
         ],
         middleware=[
             Middleware(
@@ -157,7 +170,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_age=600,
             ),
             # Room for the longest message a client may send, JSON-escaped, and the query.
-            Middleware(BodyLimit, max_bytes=6 * settings.max_message_length + 64 * 1024),
+            Middleware(
+                BodyLimit,
+                max_bytes=6 * settings.max_message_length + 64 * 1024,
+                max_upload_bytes=settings.max_import_bytes,
+            ),
         ],
         lifespan=lifespan,
     )

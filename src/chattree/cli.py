@@ -1,4 +1,4 @@
-"""`chattree serve` and `chattree migrate`."""
+"""`chattree serve`, `migrate`, `schema`, `import` and `export`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 import sys
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -26,6 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("serve", help="run the server on UVICORN_HOST:UVICORN_PORT")
     commands.add_parser("migrate", help="apply pending database migrations and exit")
     commands.add_parser("schema", help="print the GraphQL schema (SDL) to standard output")
+    importing = commands.add_parser(
+        "import", help="import a ChatGPT export (.zip or .json) or a ChatTree export"
+    )
+    importing.add_argument("--user", required=True, help="the username that will own them")
+    importing.add_argument("file", type=Path)
+    exporting = commands.add_parser(
+        "export", help="write a user's conversations as one JSON array to standard output"
+    )
+    exporting.add_argument("--user", required=True)
+    exporting.add_argument("--format", choices=["chattree", "chatgpt"], default="chattree")
     args = parser.parse_args(argv)
     if args.command == "schema":
         from chattree.api.schema import schema
@@ -45,8 +56,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         asyncio.run(migrate(settings))
         return 0
+    if args.command in ("import", "export"):
+        return transfer(settings, args)
     serve(settings)
     return 0
+
+
+def transfer(settings: Settings, args: argparse.Namespace) -> int:
+    from chattree import transfer
+    from chattree.errors import InvalidInput
+    from chattree.services.portability import ExportFormat
+
+    try:
+        if args.command == "import":
+            return asyncio.run(transfer.run_import(settings, username=args.user, path=args.file))
+        return asyncio.run(
+            transfer.run_export(
+                settings,
+                username=args.user,
+                format=ExportFormat(args.format.upper()),
+                output=sys.stdout.buffer,
+            )
+        )
+    except (transfer.UnknownUser, InvalidInput, OSError) as exc:
+        print(f"chattree: {exc}", file=sys.stderr)
+        return 1
 
 
 async def migrate(settings: Settings) -> None:

@@ -48,6 +48,8 @@ class Settings:
     shutdown_grace: float = 10.0
     login_attempts_per_minute: int = 10
     registrations_per_hour: int = 30
+    shared_reads_per_minute: int = 60
+    max_import_bytes: int = 512 * 1024 * 1024
     log_level: str = "INFO"
     # Browser origins allowed to call the API from other sites (HTTP and websockets).
     cors_origins: tuple[str, ...] = ()
@@ -96,6 +98,10 @@ class Settings:
             registrations_per_hour=env.get(
                 "REGISTRATIONS_PER_HOUR", cls.registrations_per_hour, positive_int
             ),
+            shared_reads_per_minute=env.get(
+                "SHARED_READS_PER_MINUTE", cls.shared_reads_per_minute, positive_int
+            ),
+            max_import_bytes=env.get("MAX_IMPORT_BYTES", cls.max_import_bytes, positive_int),
             log_level=env.get("LOG_LEVEL", cls.log_level, log_level),
             cors_origins=env.get("CORS_ORIGINS", cls.cors_origins, origins),
         )

@@ -28,6 +28,9 @@ class GraphQLView(GraphQL[Context, None]):
             keep_alive_interval=15,
             connection_init_wait_timeout=timedelta(seconds=10),
             max_subscriptions_per_connection=100,
+            # Clients authenticate with a Bearer header, never a cookie, so a cross-site
+            # form post (the CSRF risk of multipart requests) carries no credentials.
+            multipart_uploads_enabled=True,
         )
 
     def encode_json(self, data: object) -> str:

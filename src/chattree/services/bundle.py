@@ -8,8 +8,10 @@ from chattree.broker import Broker
 from chattree.db.engine import Database
 from chattree.llm import ModelClient
 from chattree.services.accounts import Accounts
-from chattree.services.conversations import Conversations
+from chattree.services.conversations import Branches, Conversations
 from chattree.services.generation import GenerationManager
+from chattree.services.portability import Exporter, Importer
+from chattree.services.shares import Shares
 from chattree.settings import Settings
 
 
@@ -22,3 +24,7 @@ class Services:
     accounts: Accounts
     generations: GenerationManager
     conversations: Conversations
+    branches: Branches
+    shares: Shares
+    importer: Importer
+    exporter: Exporter

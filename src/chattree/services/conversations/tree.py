@@ -16,7 +16,11 @@ from chattree.errors import InvalidInput, NotFound
 from chattree.llm import ModelClient
 from chattree.services.conversations import models, pages
 from chattree.services.conversations.models import adopt_model
-from chattree.services.conversations.owned import owned_conversation, owned_message
+from chattree.services.conversations.owned import (
+    owned_conversation,
+    owned_final_message,
+    owned_message,
+)
 from chattree.services.generation import GenerationManager, rows
 from chattree.services.generation.context import check_prompt
 from chattree.services.text import check_text
@@ -115,16 +119,11 @@ class Conversations:
         self._check_content(content, argument="content")
         missing_model = await self._missing_model(user_id=user_id, message_id=parent_id)
         async with self.db.transaction() as session:
-            parent = await owned_message(session, parent_id, user_id)
+            parent = await owned_final_message(session, parent_id, user_id, argument="parentId")
             if parent.role is Role.USER:
                 raise InvalidInput(
                     "parentId must be a system or assistant message; to answer a user "
                     "message again use regenerate",
-                    argument="parentId",
-                )
-            if parent.status is Status.STREAMING:
-                raise InvalidInput(
-                    f"message {parent_id} is still being generated; wait for it or cancel it",
                     argument="parentId",
                 )
             await self._check_fits(session, parent, content)

@@ -5,19 +5,12 @@ from __future__ import annotations
 import strawberry
 
 from chattree.errors import NotFound
-
-MAX_ID = 2**63 - 1
+from chattree.ids import parse_row_id
 
 
 def parse_id(value: strawberry.ID | str) -> int | None:
     """The row id, or None for a value that cannot be one (answered as not found)."""
-    text = str(value).strip()
-    # ASCII only: str.isdigit() also accepts "³" (which int() refuses) and "٣" (which
-    # int() reads as 3), neither of which is an id this server issued.
-    if not (text.isascii() and text.isdigit()) or len(text) > 19:
-        return None
-    number = int(text)
-    return number if 0 < number <= MAX_ID else None
+    return parse_row_id(str(value).strip())
 
 
 def require_id(value: strawberry.ID | str, *, what: str) -> int:

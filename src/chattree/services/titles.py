@@ -11,6 +11,7 @@ from chattree.db.engine import Database
 from chattree.db.models import Conversation
 from chattree.errors import UpstreamError
 from chattree.llm import ChatMessage, ModelClient
+from chattree.services.text import check_text
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,12 @@ TITLE_INSTRUCTIONS = (
     "user's message below. Answer with the title alone: no quotes, no punctuation at "
     "the end, no explanation."
 )
+
+
+def check_title(title: str) -> str:
+    title = " ".join(title.split())
+    check_text(title, argument="title", max_length=MAX_TITLE, allow_empty=False)
+    return title
 
 
 def provisional_title(content: str) -> str:

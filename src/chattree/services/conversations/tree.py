@@ -1,33 +1,30 @@
-"""The conversation tree: starting conversations, prompting, regenerating, navigating."""
+"""Writes to the conversation tree: starting, prompting, regenerating, navigating."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chattree.db import tree
 from chattree.db.engine import Database
 from chattree.db.models import Conversation, Message, Role, Status, User
 from chattree.db.types import utcnow
-from chattree.errors import InvalidInput, NotFound, UpstreamError
+from chattree.errors import InvalidInput, NotFound
 from chattree.llm import ModelClient
+from chattree.services.conversations import models, pages
+from chattree.services.conversations.models import adopt_model
+from chattree.services.conversations.owned import owned_conversation, owned_message
 from chattree.services.generation import GenerationManager, rows
 from chattree.services.text import check_text
-from chattree.services.titles import MAX_TITLE, provisional_title, write_title
+from chattree.services.titles import check_title, provisional_title, write_title
 from chattree.settings import Settings
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer clearly and accurately, say so when you are not "
     "sure, and use Markdown when it makes an answer easier to read."
 )
-MAX_PAGE = 100
-MAX_CURSOR = 200  # characters; the cursors this server issues are under 100
-MAX_ID = 2**63 - 1  # ids are BIGINT on PostgreSQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +32,6 @@ class PromptResult:
     conversation: Conversation
     user_message: Message
     assistant_message: Message
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    conversations: list[Conversation]
-    has_next: bool
 
 
 class Conversations:
@@ -202,63 +193,16 @@ class Conversations:
             )
             return list(rows)
 
-    async def page(self, *, user_id: int, first: int, after: str | None) -> Page:
-        if not 1 <= first <= MAX_PAGE:
-            raise InvalidInput(f"first must be 1 to {MAX_PAGE}", argument="first")
-        query = select(Conversation).where(Conversation.user_id == user_id)
-        if after is not None:
-            updated_at, last_id = decode_cursor(after)
-            query = query.where(
-                or_(
-                    Conversation.updated_at < updated_at,
-                    and_(Conversation.updated_at == updated_at, Conversation.id < last_id),
-                )
-            )
-        query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
-        async with self.db.reader() as session:
-            rows = list((await session.scalars(query.limit(first + 1))).all())
-        return Page(rows[:first], has_next=len(rows) > first)
+    async def page(self, *, user_id: int, first: int, after: str | None) -> pages.Page:
+        return await pages.page(self.db, user_id=user_id, first=first, after=after)
 
     async def _missing_model(self, *, user_id: int, message_id: int) -> str:
-        """The model for a conversation that has none yet: one started while the model
-        server could not be asked and DEFAULT_MODEL is unset stores "". "" when the
-        conversation has its model, or is not the caller's (the unit of work then says
-        NOT_FOUND), or the model server still cannot say.
-
-        This runs before the unit of work opens because it may wait on the model server,
-        and on SQLite an open write transaction holds the database's one write lock."""
-        async with self.db.reader() as session:
-            model = await session.scalar(
-                select(Conversation.model)
-                .join(Message, Message.conversation_id == Conversation.id)
-                .where(Message.id == message_id, Conversation.user_id == user_id)
-            )
-        if model != "":
-            return ""
-        return await self.resolve_model(None)
+        return await models.missing_model(
+            self.db, self.client, self.settings, user_id=user_id, message_id=message_id
+        )
 
     async def resolve_model(self, requested: str | None) -> str:
-        """The model to use: `requested` if the server offers it, else the default."""
-        if requested is not None:
-            check_text(requested, argument="model", max_length=200, allow_empty=False)
-        try:
-            offered = await self.client.list_models()
-        except UpstreamError:
-            # Unreachable now: accept the name; the reply will say what went wrong.
-            return requested or self.settings.default_model or ""
-        if requested is not None:
-            if requested not in offered:
-                names = ", ".join(offered[:20]) or "none"
-                raise InvalidInput(
-                    f"the model server does not offer {requested!r} (it offers: {names})",
-                    argument="model",
-                )
-            return requested
-        if self.settings.default_model:
-            return self.settings.default_model
-        if not offered:
-            raise UpstreamError("the model server lists no models")
-        return offered[0]
+        return await models.resolve_model(self.client, self.settings, requested)
 
     async def _add_turn(
         self,
@@ -332,68 +276,3 @@ class Conversations:
             max_length=self.settings.max_message_length,
             allow_empty=allow_empty,
         )
-
-
-async def owned_message(session: AsyncSession, message_id: int, user_id: int) -> Message:
-    message = await tree.owned_message(session, message_id=message_id, user_id=user_id)
-    if message is None:
-        raise NotFound(f"no message with id {message_id}")
-    return message
-
-
-def adopt_model(conversation: Conversation, model: str) -> str:
-    """The conversation's model; one stored without a model takes `model` for good."""
-    if not conversation.model:
-        conversation.model = model
-    return conversation.model
-
-
-async def owned_conversation(
-    session: AsyncSession, conversation_id: int, user_id: int
-) -> Conversation:
-    conversation = await session.scalar(
-        select(Conversation).where(
-            Conversation.id == conversation_id, Conversation.user_id == user_id
-        )
-    )
-    if conversation is None:
-        raise NotFound(f"no conversation with id {conversation_id}")
-    return conversation
-
-
-def check_title(title: str) -> str:
-    title = " ".join(title.split())
-    check_text(title, argument="title", max_length=MAX_TITLE, allow_empty=False)
-    return title
-
-
-def encode_cursor(conversation: Conversation) -> str:
-    raw = f"{conversation.updated_at.isoformat()}|{conversation.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """What `encode_cursor` put in; BAD_USER_INPUT for anything else, found here rather
-    than by the database, which cannot bind an out-of-range time or id."""
-    decoded = parse_cursor(cursor) if len(cursor) <= MAX_CURSOR else None
-    if decoded is None:
-        raise InvalidInput("after is not a cursor this server issued", argument="after")
-    return decoded
-
-
-def parse_cursor(cursor: str) -> tuple[datetime, int] | None:
-    try:
-        stamp, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        updated_at = datetime.fromisoformat(stamp)
-        if updated_at.tzinfo is None:
-            return None
-        # As stored. An offset can move the instant before year 1 or after 9999, which
-        # overflows here instead of when the value is bound.
-        updated_at = updated_at.astimezone(UTC)
-    except (ValueError, OverflowError, binascii.Error):
-        return None
-    # ASCII digits only: int() also takes "+1", " 1", "1_0" and other scripts' digits.
-    if not (last_id.isascii() and last_id.isdigit()) or len(last_id) > len(str(MAX_ID)):
-        return None
-    number = int(last_id)
-    return (updated_at, number) if 0 < number <= MAX_ID else None

@@ -1,0 +1,37 @@
+"""The conversation tree: its writes, model choice, pages, and the caller's own rows."""
+
+from __future__ import annotations
+
+from chattree.services.conversations.models import adopt_model, resolve_model
+from chattree.services.conversations.owned import owned_conversation, owned_message
+from chattree.services.conversations.pages import (
+    MAX_CURSOR,
+    MAX_PAGE,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    parse_cursor,
+)
+from chattree.services.conversations.tree import (
+    DEFAULT_SYSTEM_PROMPT,
+    Conversations,
+    PromptResult,
+)
+from chattree.services.titles import check_title
+
+__all__ = [
+    "DEFAULT_SYSTEM_PROMPT",
+    "MAX_CURSOR",
+    "MAX_PAGE",
+    "Conversations",
+    "Page",
+    "PromptResult",
+    "adopt_model",
+    "check_title",
+    "decode_cursor",
+    "encode_cursor",
+    "owned_conversation",
+    "owned_message",
+    "parse_cursor",
+    "resolve_model",
+]

@@ -1,0 +1,30 @@
+"""The caller's own rows, or NOT_FOUND: someone else's look exactly like missing ones."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chattree.db import tree
+from chattree.db.models import Conversation, Message
+from chattree.errors import NotFound
+
+
+async def owned_message(session: AsyncSession, message_id: int, user_id: int) -> Message:
+    message = await tree.owned_message(session, message_id=message_id, user_id=user_id)
+    if message is None:
+        raise NotFound(f"no message with id {message_id}")
+    return message
+
+
+async def owned_conversation(
+    session: AsyncSession, conversation_id: int, user_id: int
+) -> Conversation:
+    conversation = await session.scalar(
+        select(Conversation).where(
+            Conversation.id == conversation_id, Conversation.user_id == user_id
+        )
+    )
+    if conversation is None:
+        raise NotFound(f"no conversation with id {conversation_id}")
+    return conversation

@@ -10,7 +10,7 @@ import time
 
 from bench.report import Result
 from bench.rows import USER_TEXT, add_chain, analyze
-from bench.setup import MODEL, Stage, stage
+from bench.stage import MODEL, Stage, stage
 from bench.suite import Benchmark
 from chattree.app import running_services
 from chattree.services.bundle import Services
@@ -48,7 +48,7 @@ async def end_to_end(stage: Stage, parent_id: int, failures: dict[str, int]) -> 
 
 async def run(result: Result, db: str, smoke: bool) -> None:
     depths = (10, 100) if smoke else (10, 1000, 10000)
-    rounds = 2 if smoke else 15
+    rounds = 2 if smoke else 10
     variants = [True] if db == "sqlite" else [False, True]
     for analysed in variants:
         label = db if db == "sqlite" else f"{db} {'analysed' if analysed else 'never analysed'}"

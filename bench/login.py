@@ -8,7 +8,7 @@ import time
 
 from bench.report import Result
 from bench.server import user
-from bench.setup import Stage, stage
+from bench.stage import Stage, stage
 from bench.stats import Summary
 from bench.suite import Benchmark
 

@@ -20,7 +20,7 @@ from bench import DATABASES, SIGNATURE, scratch_database
 from bench.reads import BRANCH
 from bench.report import results_folder
 from bench.rows import USER_TEXT, add_chain, analyze, never_analyze
-from bench.setup import MODEL
+from bench.stage import MODEL
 from bench.upstream import PacedModelServer
 from chattree.db.engine import create_database
 from chattree.db.migrate import upgrade

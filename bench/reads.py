@@ -16,7 +16,7 @@ from bench.floor import FIELDS, Floor, descendants_statement, raw_driver, sql_of
 from bench.report import Result
 from bench.rows import Node, add_chain, add_forked, analyze
 from bench.server import post_bytes
-from bench.setup import MODEL, Stage, stage
+from bench.stage import MODEL, Stage, stage
 from bench.stats import Summary, paired_ratios
 from bench.suite import Benchmark, Unavailable
 from chattree.db import tree
@@ -97,7 +97,7 @@ async def against_floor(
 
 
 def rounds_for(messages: int, smoke: bool) -> int:
-    return 2 if smoke else max(6, min(30, 20_000 // messages))
+    return 2 if smoke else max(5, min(20, 10_000 // messages))
 
 
 async def branch_read(result: Result, db: str, smoke: bool) -> None:
@@ -194,7 +194,7 @@ async def whole_tree(result: Result, db: str, smoke: bool) -> None:
                     ids(below_root),
                 ),
             }
-            await against_floor(result, st, db, cases, 2 if smoke else 15)
+            await against_floor(result, st, db, cases, 2 if smoke else 8)
 
 
 BRANCH_READ = Benchmark(

@@ -10,14 +10,14 @@ import dataclasses
 
 from bench.report import Result
 from bench.server import chattree, client, server_env
-from bench.setup import stage
+from bench.stage import stage
 from bench.stats import paired_ratios
 from bench.streams import root_of, stream_round
 from bench.suite import Benchmark
 
 
 async def run(result: Result, db: str, smoke: bool) -> None:
-    generations, tokens, rounds = (4, 10, 1) if smoke else (200, 200, 3)
+    generations, tokens, rounds = (4, 10, 1) if smoke else (100, 200, 3)
     async with stage(db) as one:
         root_id = await root_of(one)
         env = server_env(one.url, one.model.base_url)

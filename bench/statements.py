@@ -11,7 +11,7 @@ from tests.harness import Api, running_server
 from bench import SIGNATURE, scratch_database
 from bench.report import Result
 from bench.rows import add_chain, add_levels, analyze
-from bench.setup import MODEL
+from bench.stage import MODEL
 from bench.suite import Benchmark
 from chattree.settings import Settings
 

@@ -11,13 +11,16 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+from tests.harness import GraphQLFailure
+
 from bench.report import Result
 from bench.rows import USER_TEXT, add_chain
 from bench.server import cpu_seconds, pid_of
-from bench.setup import MODEL, Stage, stage
+from bench.stage import MODEL, Stage, stage
 from bench.stats import Summary, paired_ratios
 from bench.subscriber import Received, Subscriber, subscriber
 from bench.suite import Benchmark
+from bench.upstream import Stuck
 
 RATE = 50.0  # tokens per second of each stream
 PROMPT = """
@@ -25,6 +28,8 @@ mutation($p: ID!, $c: String!) { prompt(parentId: $p, content: $c) { assistantMe
 """
 PARALLEL_PROMPTS = 20
 WITHIN = 300.0  # seconds any one wait of a run may take: generous, it only bounds a hang
+# Every held stream is at the gate long before this (one prompt and one request each).
+HELD_WITHIN = 60.0
 
 
 @asynccontextmanager
@@ -95,7 +100,7 @@ async def stream_round(
         async with asyncio.timeout(WITHIN):
             for one in received:  # each opens with its snapshot: nothing generated yet
                 await one.opened.wait()
-            await model.until_held(generations * len(stages), within=WITHIN)
+        await model.until_held(generations * len(stages), within=HELD_WITHIN)
         pids = [pid_of(st.server) for st in stages]
         before = [cpu_seconds(pid) for pid in [*pids, model.pid]]
         start = time.perf_counter()
@@ -124,13 +129,18 @@ async def latency_rounds(
         root_id = await root_of(st)
         baseline: Summary | None = None
         for count in counts:
-            done = await stream_round(
-                [st],
-                root_id,
-                generations=1 if fan_out else count,
-                per_generation=count if fan_out else 1,
-                tokens=tokens,
-            )
+            try:
+                done = await stream_round(
+                    [st],
+                    root_id,
+                    generations=1 if fan_out else count,
+                    per_generation=count if fan_out else 1,
+                    tokens=tokens,
+                )
+            except (Stuck, GraphQLFailure) as exc:
+                # Reported as the figure of this count; larger counts would fail alike.
+                result.add(db=db, **{column: count}, status=f"{type(exc).__name__}: {exc}"[:200])
+                break
             latency = Summary.of(done.latencies_ms)
             baseline = baseline or latency
             result.add(

@@ -112,6 +112,10 @@ def chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes
     return sse({"object": "chat.completion.chunk", "model": model, "choices": [choice]})
 
 
+class Stuck(Exception):
+    """Fewer streams than expected reached the model server."""
+
+
 @dataclass
 class Upstream:
     """The benchmark's handle on the child: its URL, and its control routes."""
@@ -138,12 +142,18 @@ class Upstream:
             state: dict[str, int] = await response.json()
             return state
 
-    async def until_held(self, count: int, within: float = 120.0) -> None:
-        """Until `count` streams wait at the gate."""
-        async with asyncio.timeout(within):
-            # Polled: the gate is in another process.
-            while (await self.state())["held"] < count:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+    async def until_held(self, count: int, within: float) -> None:
+        """Until `count` streams wait at the gate; Stuck if they do not within `within`
+        seconds (a bound on a hang, not a timing: a held stream stays held)."""
+        try:
+            async with asyncio.timeout(within):
+                # Polled: the gate is in another process.
+                while (await self.state())["held"] < count:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            held = (await self.state())["held"]
+            await self.release()
+            raise Stuck(f"only {held} of {count} streams reached the model server") from None
 
 
 @asynccontextmanager

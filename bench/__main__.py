@@ -59,10 +59,11 @@ async def run(benchmarks: list[Benchmark], databases: tuple[str, ...], smoke: bo
             except Unavailable as exc:
                 result.add(db=db, status="not available")
                 result.note(f"{db}: not available: {exc}")
-            except Exception:
+            except Exception as exc:
                 failed += 1
                 result.add(db=db, status="FAILED")
-                result.note(f"{db}: failed: {traceback.format_exc(limit=3)}")
+                what = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                result.note(f"{db}: failed: {what}\n{traceback.format_exc(limit=3)}")
                 traceback.print_exc()
         if benchmark.finish is not None:
             benchmark.finish(result)

@@ -36,7 +36,7 @@ async def logging_in(st: Stage, username: str, stop: asyncio.Event) -> int:
 
 
 async def run(result: Result, db: str, smoke: bool) -> None:
-    phases, per_phase, logins_at_once = (1, 5, 2) if smoke else (6, 40, LOGINS)
+    phases, per_phase, logins_at_once = (1, 5, 2) if smoke else (3, 20, LOGINS)
     async with stage(db, USE_HASH="true") as st:
         names = [f"login{n}" for n in range(logins_at_once)]
         for name in names:

@@ -2,7 +2,7 @@
 process here (tests/harness.py), so the profile sees the server's frames; the
 benchmarks themselves keep the server in a process of its own.
 
-    python -m bench.profile branch|prompt|first_token [--db sqlite|postgres] [--size N]
+    python -m bench.profile branch|prompt|first_token|streams [--db sqlite|postgres] [--size N]
 
 Writes bench/results/profile_<case>_<db>.txt and prints its top."""
 
@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 
 from pyinstrument import Profiler
 from tests.harness import Api, running_server
@@ -21,12 +22,14 @@ from bench.reads import BRANCH
 from bench.report import results_folder
 from bench.rows import USER_TEXT, add_chain, analyze, never_analyze
 from bench.stage import MODEL
+from bench.subscriber import subscriber
 from bench.upstream import PacedModelServer
 from chattree.db.engine import create_database
 from chattree.db.migrate import upgrade
 from chattree.settings import Settings
 
 REPEATS = 10
+STREAMS = 50
 PROMPT = """
 mutation($p: ID!, $c: String!) {
   prompt(parentId: $p, content: $c, wait: true) { assistantMessage { id } }
@@ -38,7 +41,8 @@ mutation($p: ID!, $c: String!) { prompt(parentId: $p, content: $c) { assistantMe
 
 
 async def profile(case: str, db: str, size: int) -> str:
-    async with scratch_database(db) as url, PacedModelServer(models=[MODEL]) as model:
+    model = PacedModelServer(models=[MODEL])
+    async with scratch_database(db) as url, model:
         setup = create_database(Settings(db_url=url))
         try:
             await upgrade(setup)
@@ -54,17 +58,17 @@ async def profile(case: str, db: str, size: int) -> str:
             nodes = await add_chain(api.services.db, user_id, MODEL, size + 1)
             if case == "branch":
                 await analyze(api.services.db)
-            operation = operations(api, token, case, nodes[0].id, nodes[-1].id)
+            operation = operations(api, model, token, case, nodes[0].id, nodes[-1].id)
             await operation()  # warm-up
             profiler = Profiler(async_mode="enabled")
             with profiler:
-                for _ in range(REPEATS):
+                for _ in range(1 if case == "streams" else REPEATS):
                     await operation()
     return str(profiler.output_text(unicode=False, color=False))
 
 
 def operations(
-    api: Api, token: str, case: str, root_id: int, leaf_id: int
+    api: Api, model: PacedModelServer, token: str, case: str, root_id: int, leaf_id: int
 ) -> Callable[[], Awaitable[object]]:
     async def branch() -> object:
         conversation = await api.ok(
@@ -77,17 +81,34 @@ def operations(
     async def prompt() -> object:
         return await api.ok(PROMPT, {"p": str(leaf_id), "c": USER_TEXT}, token=token)
 
+    async def streams() -> object:
+        """STREAMS generations at 50 tokens/s, one subscriber each, in this process."""
+        model.tokens, model.rate = 50, 50.0
+        async with AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(subscriber(api.ws_url, token))
+                for _ in range(STREAMS)
+            ]
+            received = []
+            for client in clients:
+                data = await api.ok(STREAM_PROMPT, {"p": str(root_id), "c": "go"}, token=token)
+                received.append(await client.follow(data["prompt"]["assistantMessage"]["id"]))
+            for one in received:
+                await one.finished.wait()
+        return received
+
     async def first_token() -> object:
         data = await api.ok(STREAM_PROMPT, {"p": str(root_id), "c": USER_TEXT}, token=token)
         await api.services.generations.wait(int(data["prompt"]["assistantMessage"]["id"]))
         return data
 
-    return {"branch": branch, "prompt": prompt, "first_token": first_token}[case]
+    cases = {"branch": branch, "prompt": prompt, "first_token": first_token, "streams": streams}
+    return cases[case]
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("case", choices=("branch", "prompt", "first_token"))
+    parser.add_argument("case", choices=("branch", "prompt", "first_token", "streams"))
     parser.add_argument("--db", choices=DATABASES, default="sqlite")
     parser.add_argument("--size", type=int, default=5000, help="messages on the branch")
     args = parser.parse_args(argv)

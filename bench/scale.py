@@ -43,6 +43,7 @@ async def run(result: Result, db: str, smoke: bool) -> None:
                         tokens_per_s=done.tokens / done.seconds,
                         server_cpu_share=done.server_cpu / done.seconds,
                         model_cpu_share=done.model_cpu / done.seconds,
+                        client_cpu_share=done.client_cpu / done.seconds,
                     )
         ratio = paired_ratios(capacity[2], capacity[1])
         result.add(db=db, processes="2 / 1", capacity_ratio=ratio.median, ratio_p95=ratio.p95)

@@ -42,7 +42,9 @@ async def chattree(env: dict[str, str]) -> AsyncIterator[ServerProcess]:
 
 @asynccontextmanager
 async def client(url: str, connections: int = 100) -> AsyncIterator[Client]:
-    connector = aiohttp.TCPConnector(limit=connections)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive would close them: a
+    # request on a connection the server is closing fails with "Server disconnected".
+    connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=2)
     timeout = aiohttp.ClientTimeout(total=600)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         yield Client(url, http)

@@ -29,7 +29,7 @@ mutation($p: ID!, $c: String!) { prompt(parentId: $p, content: $c) { assistantMe
 PARALLEL_PROMPTS = 20
 WITHIN = 300.0  # seconds any one wait of a run may take: generous, it only bounds a hang
 # Every held stream is at the gate long before this (one prompt and one request each).
-HELD_WITHIN = 60.0
+HELD_WITHIN = 30.0
 
 
 @asynccontextmanager
@@ -69,6 +69,7 @@ class Round:
     seconds: float  # from the release to the last subscriber's end
     server_cpu: float  # seconds, every server process together
     model_cpu: float  # seconds of the model server's process
+    client_cpu: float  # seconds of this process: every subscriber's client
 
     @property
     def tokens(self) -> int:
@@ -103,16 +104,18 @@ async def stream_round(
         await model.until_held(generations * len(stages), within=HELD_WITHIN)
         pids = [pid_of(st.server) for st in stages]
         before = [cpu_seconds(pid) for pid in [*pids, model.pid]]
+        client_before = time.process_time()
         start = time.perf_counter()
         await model.release()
         async with asyncio.timeout(WITHIN):
             for one in received:
                 await one.finished.wait()
         seconds = time.perf_counter() - start
+        client_cpu = time.process_time() - client_before
         spent = [cpu_seconds(pid) - b for pid, b in zip([*pids, model.pid], before, strict=True)]
     check(received, tokens)
     latencies = [ns / 1e6 for one in received for ns in one.latencies_ns]
-    return Round(latencies, seconds, sum(spent[:-1]), spent[-1])
+    return Round(latencies, seconds, sum(spent[:-1]), spent[-1], client_cpu)
 
 
 async def root_of(st: Stage) -> int:
@@ -151,6 +154,7 @@ async def latency_rounds(
                 p99_ratio_to_1=latency.p99 / baseline.p99,
                 server_cpu_us_per_token=done.server_cpu * 1e6 / done.tokens,
                 server_cpu_share=done.server_cpu / done.seconds,
+                client_cpu_share=done.client_cpu / done.seconds,
             )
 
 

@@ -290,3 +290,27 @@ def test_registrations_per_hour_defaults_to_30_and_must_be_positive() -> None:
     assert Settings.from_env({"REGISTRATIONS_PER_HOUR": "5"}).registrations_per_hour == 5
     with pytest.raises(SettingsError, match="REGISTRATIONS_PER_HOUR"):
         Settings.from_env({"REGISTRATIONS_PER_HOUR": "0"})
+
+
+def test_the_context_window_defaults_to_8192_tokens_with_1024_kept_for_the_reply() -> None:
+    settings = Settings.from_env({})
+    assert (settings.model_context_tokens, settings.model_reply_tokens) == (8192, 1024)
+    assert settings.prompt_budget == 8192 - 1024
+    custom = Settings.from_env({"MODEL_CONTEXT_TOKENS": "32768", "MODEL_REPLY_TOKENS": "4096"})
+    assert custom.prompt_budget == 32768 - 4096
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {"MODEL_CONTEXT_TOKENS": "255"},
+        {"MODEL_CONTEXT_TOKENS": "lots"},
+        {"MODEL_REPLY_TOKENS": "0"},
+        {"MODEL_CONTEXT_TOKENS": "1024", "MODEL_REPLY_TOKENS": "1024"},
+    ],
+)
+def test_a_context_window_with_no_room_for_a_prompt_is_refused(
+    environment: dict[str, str],
+) -> None:
+    with pytest.raises(SettingsError, match="MODEL_(CONTEXT|REPLY)_TOKENS"):
+        Settings.from_env(environment)

@@ -39,6 +39,9 @@ class Settings:
     model_connect_timeout: float = 10.0
     model_first_token_timeout: float = 120.0
     model_idle_timeout: float = 60.0
+    # The model's context window, and how much of it is kept for the reply.
+    model_context_tokens: int = 8192
+    model_reply_tokens: int = 1024
     flush_interval: float = 1.0
     heartbeat_interval: float = 5.0
     stale_after: float = 30.0
@@ -77,6 +80,10 @@ class Settings:
             model_idle_timeout=env.get(
                 "MODEL_IDLE_TIMEOUT", cls.model_idle_timeout, positive_float
             ),
+            model_context_tokens=env.get(
+                "MODEL_CONTEXT_TOKENS", cls.model_context_tokens, context_tokens
+            ),
+            model_reply_tokens=env.get("MODEL_REPLY_TOKENS", cls.model_reply_tokens, positive_int),
             flush_interval=env.get("FLUSH_INTERVAL", cls.flush_interval, positive_float),
             heartbeat_interval=env.get(
                 "HEARTBEAT_INTERVAL", cls.heartbeat_interval, positive_float
@@ -97,7 +104,17 @@ class Settings:
                 f"STALE_AFTER ({settings.stale_after}) must be longer than "
                 f"HEARTBEAT_INTERVAL ({settings.heartbeat_interval})"
             )
+        if settings.model_reply_tokens >= settings.model_context_tokens:
+            raise SettingsError(
+                f"MODEL_REPLY_TOKENS ({settings.model_reply_tokens}) must be smaller than "
+                f"MODEL_CONTEXT_TOKENS ({settings.model_context_tokens}): the prompt needs room"
+            )
         return settings
+
+    @property
+    def prompt_budget(self) -> int:
+        """Estimated tokens a request may send the model: the window less the reply's room."""
+        return self.model_context_tokens - self.model_reply_tokens
 
     def sqlite_path(self) -> Path | None:
         """The database file when DB_URL is SQLite on disk, else None."""
@@ -151,6 +168,16 @@ def positive_int(raw: str) -> int:
     value = int_value(raw)
     if value <= 0:
         raise ValueError("expected an integer above 0")
+    return value
+
+
+MIN_CONTEXT_TOKENS = 256
+
+
+def context_tokens(raw: str) -> int:
+    value = int_value(raw)
+    if value < MIN_CONTEXT_TOKENS:
+        raise ValueError(f"expected a context window of at least {MIN_CONTEXT_TOKENS} tokens")
     return value
 
 

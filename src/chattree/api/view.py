@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -28,6 +29,12 @@ class GraphQLView(GraphQL[Context, None]):
             connection_init_wait_timeout=timedelta(seconds=10),
             max_subscriptions_per_connection=100,
         )
+
+    def encode_json(self, data: object) -> str:
+        # orjson encodes a 5,000-message branch several times faster than json.dumps.
+        # Text, not bytes: strawberry sends bytes over websockets as binary frames, which
+        # graphql-ws clients cannot read.
+        return orjson.dumps(data).decode()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

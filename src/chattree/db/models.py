@@ -20,9 +20,11 @@ from sqlalchemy import (
     String,
     Text,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from chattree.db.estimate import estimate_of_inserted
 from chattree.db.types import BigId, UTCDateTime, utcnow
 
 NAMING = {
@@ -106,6 +108,14 @@ class Message(Base):
         Index("ix_messages_conversation", "conversation_id", "id"),
         Index("ix_messages_parent", "parent_id", "id"),
         Index("ix_messages_streaming", "status", "heartbeat_at"),
+        # One root per conversation, found by index: context fitting always sends it.
+        Index(
+            "ix_messages_root",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("parent_id IS NULL"),
+            postgresql_where=text("parent_id IS NULL"),
+        ),
         CheckConstraint("depth >= 0", name="depth_not_negative"),
         {"sqlite_autoincrement": True},
     )
@@ -125,3 +135,9 @@ class Message(Base):
     # when the generating process last proved it was alive.
     seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Estimated tokens of `content` (db/estimate.py), kept current with it.
+    token_estimate: Mapped[int] = mapped_column(
+        Integer, default=estimate_of_inserted, server_default="0"
+    )
+    # Assistant messages: how many messages of the branch the model was sent.
+    context_message_count: Mapped[int | None] = mapped_column(Integer)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chattree.db import tree
 from chattree.db.engine import Database
+from chattree.db.estimate import estimate_tokens
 from chattree.db.models import Conversation, Message, Role, Status, User
 from chattree.db.types import utcnow
 from chattree.errors import InvalidInput, NotFound
@@ -17,6 +18,7 @@ from chattree.services.conversations import models, pages
 from chattree.services.conversations.models import adopt_model
 from chattree.services.conversations.owned import owned_conversation, owned_message
 from chattree.services.generation import GenerationManager, rows
+from chattree.services.generation.context import check_prompt
 from chattree.services.text import check_text
 from chattree.services.titles import check_title, provisional_title, write_title
 from chattree.settings import Settings
@@ -67,6 +69,9 @@ class Conversations:
         root_text = system_prompt if system_prompt is not None else DEFAULT_SYSTEM_PROMPT
         if user.personality:
             root_text = f"{root_text}\n\n{user.personality}".strip()
+        check_prompt(
+            content, root_estimate=estimate_tokens(root_text), budget=self.settings.prompt_budget
+        )
         now = utcnow()
         async with self.db.transaction() as session:
             conversation = Conversation(
@@ -122,6 +127,7 @@ class Conversations:
                     f"message {parent_id} is still being generated; wait for it or cancel it",
                     argument="parentId",
                 )
+            await self._check_fits(session, parent, content)
             conversation = await session.get_one(Conversation, parent.conversation_id)
             model = adopt_model(conversation, missing_model)
             user_message, reply = await self._add_turn(
@@ -268,6 +274,15 @@ class Conversations:
         if message is None:
             raise NotFound(f"message {message_id} was deleted")
         return message
+
+    async def _check_fits(self, session: AsyncSession, parent: Message, content: str) -> None:
+        """BAD_USER_INPUT, before anything is stored, for a message that cannot fit the
+        model's context window beside the conversation's system prompt."""
+        root_estimate = parent.token_estimate
+        if parent.parent_id is not None:
+            roots = await tree.roots_of(session, [parent.conversation_id])
+            root_estimate = roots[parent.conversation_id].token_estimate
+        check_prompt(content, root_estimate=root_estimate, budget=self.settings.prompt_budget)
 
     def _check_content(self, text: str, *, argument: str, allow_empty: bool = False) -> None:
         check_text(

@@ -21,6 +21,7 @@ from chattree.db.models import Message, Role, Status
 from chattree.errors import InvalidInput, NotFound, UpstreamError
 from chattree.llm import ChatMessage, ModelClient
 from chattree.services.generation import rows
+from chattree.services.generation.context import fit_context
 from chattree.services.generation.reply import Reply, Snapshot
 from chattree.settings import Settings
 
@@ -98,11 +99,14 @@ class GenerationManager:
         status, error = Status.COMPLETE, None
         try:
             async with self.db.reader() as session:
-                branch = await tree.path(session, message_id=parent_id)
-            messages = [ChatMessage(UPSTREAM_ROLES[row.role], row.content) for row in branch]
+                window = await fit_context(
+                    session, prompt_id=parent_id, budget=self.settings.prompt_budget
+                )
+            await rows.store_context_size(self.db, reply.message_id, len(window))
+            messages = [ChatMessage(UPSTREAM_ROLES[row.role], row.content) for row in window]
             async for delta in self.client.stream_chat(model=model, messages=messages):
                 reply.add(delta.content, delta.reasoning)
-        except UpstreamError as exc:
+        except (UpstreamError, InvalidInput, NotFound) as exc:
             status, error = Status.FAILED, exc.message
         except asyncio.CancelledError:
             task = asyncio.current_task()

@@ -20,6 +20,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from chattree.api.body_limit import BodyLimit
+from chattree.api.request_id import HEADER as REQUEST_ID_HEADER
+from chattree.api.request_id import RequestId
 from chattree.api.schema import build_schema
 from chattree.api.view import GraphQLView
 from chattree.broker import Broker, MemoryBroker
@@ -149,11 +151,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/docs", docs),
         ],
         middleware=[
+            # Outermost, so that every response and log line has an id, refusals included.
+            Middleware(RequestId),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type"],
+                allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+                expose_headers=[REQUEST_ID_HEADER],
                 max_age=600,
             ),
             # Room for the longest message a client may send, JSON-escaped, and the query.

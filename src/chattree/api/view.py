@@ -1,4 +1,11 @@
-"""The GraphQL endpoint: HTTP, GraphiQL and both websocket subprotocols."""
+"""The GraphQL endpoint: HTTP, GraphiQL and both websocket subprotocols.
+
+Over HTTP it follows the GraphQL-over-HTTP specification. A client that accepts
+`application/graphql-response+json` gets that media type, and a request that could not
+be executed at all (it does not parse, does not validate, or its variables do not fit)
+is answered 400 with no `data` entry. A client that asks for `application/json` (or
+says nothing) gets the classic behaviour: 200 with every GraphQL response.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +17,17 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.base import BaseSchema
+from strawberry.types import ExecutionResult
 
 from chattree.api.context import Context
+from chattree.api.errors import INTERNAL, client_error
 from chattree.errors import Unauthenticated
 from chattree.services.bundle import Services
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -41,3 +54,77 @@ class GraphQLView(GraphQL[Context, None]):
             await context.user()
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": exc.message}) from None
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        return sub_response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        if result.errors:
+            # An extension that fails before `ErrorCodes` runs leaves its error unmapped.
+            result.errors = [
+                error if "code" in (error.extensions or {}) else client_error(error)
+                for error in result.errors
+            ]
+        response = await super().process_result(request, result)
+        if is_request_error(result) and wants_graphql_response(request):
+            # The specification's sign that execution never began.
+            response.pop("data", None)
+        return response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type != GRAPHQL_RESPONSE:
+            return response
+        response.headers["content-type"] = GRAPHQL_RESPONSE
+        if isinstance(response_data, dict) and "data" not in response_data:
+            codes = {error.get("extensions", {}).get("code") for error in errors_of(response_data)}
+            response.status_code = 500 if INTERNAL in codes else 400
+        return response
+
+
+def wants_graphql_response(request: Request) -> bool:
+    return response_media_type(request.headers.get("accept")) == GRAPHQL_RESPONSE
+
+
+def response_media_type(accept: str | None) -> str:
+    """`application/graphql-response+json` when the client names it and prefers it at
+    least as much as JSON; JSON otherwise, for wildcards and when Accept is missing."""
+    preference = {GRAPHQL_RESPONSE: 0.0, JSON: 0.0}
+    for media_range in (accept or JSON).split(","):
+        kind, *parameters = (part.strip() for part in media_range.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        kind = kind.lower()
+        for media_type in preference:
+            if kind == media_type or (media_type == JSON and kind in ("*/*", "application/*")):
+                preference[media_type] = max(preference[media_type], quality)
+    chosen = preference[GRAPHQL_RESPONSE] > 0 and (preference[GRAPHQL_RESPONSE] >= preference[JSON])
+    return GRAPHQL_RESPONSE if chosen else JSON
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """No data and no error at a field: the operation was refused before it ran."""
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or ())
+    )
+
+
+def errors_of(response: GraphQLHTTPResponse) -> list[dict[str, dict[str, object]]]:
+    errors = response.get("errors") or []
+    return [error for error in errors if isinstance(error, dict)]

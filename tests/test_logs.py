@@ -15,7 +15,8 @@ import pytest
 from chattree import logs
 from tests.processes import serving
 
-PASSWORD = "a very secret passphrase"
+# Nothing in it is escaped in a URL, so a query string in a log would show it as it is.
+PASSWORD = "correct-horse-battery-staple-42"
 LOGIN = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"
 
 
@@ -131,10 +132,11 @@ async def fail_to_log_in(url: str) -> tuple[str, str]:
 
 
 async def failed_login_log(
-    server_env: dict[str, str], log_path: Path, log_format: str
+    server_env: dict[str, str], log_path: Path, log_format: str, *, plain_uvicorn: bool = False
 ) -> tuple[str, str, str]:
     """What a server logged around a failed login: its log, the token and the request id."""
-    async with serving(server_env | {"LOG_FORMAT": log_format}, log_path) as server:
+    env = server_env | {"LOG_FORMAT": log_format}
+    async with serving(env, log_path, plain_uvicorn=plain_uvicorn) as server:
         token, request_id = await fail_to_log_in(server.url)
     return await asyncio.to_thread(log_path.read_text), token, request_id
 
@@ -162,4 +164,15 @@ async def test_json_logs_are_one_object_per_line_with_the_request_id(
     [error] = [entry for entry in entries if entry["message"].startswith("UNAUTHENTICATED")]
     assert error["request_id"] == request_id
     assert error["level"] == "INFO" and "exc_info" not in error
+    assert PASSWORD not in text and token not in text
+
+
+async def test_under_plain_uvicorn_client_errors_are_logged_with_their_request_id_too(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    text, token, request_id = await failed_login_log(
+        server_env, tmp_path / "uvicorn.log", "text", plain_uvicorn=True
+    )
+    [line] = [line for line in text.splitlines() if "UNAUTHENTICATED" in line]
+    assert f"[request={request_id}]" in line
     assert PASSWORD not in text and token not in text

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from chattree import logs
 from chattree.api.body_limit import BodyLimit
 from chattree.api.request_id import HEADER as REQUEST_ID_HEADER
 from chattree.api.request_id import RequestId
@@ -116,6 +117,9 @@ def warn_about(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    if not logging.getLogger().handlers:
+        # Served as `uvicorn chattree.app:app`: uvicorn set up only its own loggers.
+        logs.configure(level=settings.log_level, log_format=settings.log_format)
     schema = build_schema(max_depth=settings.max_query_depth)
 
     @asynccontextmanager

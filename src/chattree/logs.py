@@ -97,5 +97,9 @@ def configure(*, level: str, log_format: LogFormat) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Under plain uvicorn its access lines go to handlers of its own, not to this one.
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(existing, ContextFilter) for existing in access.filters):
+        access.addFilter(ContextFilter())
     # Alembic announces each of its plugins at INFO on every start.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chattree.api.view import response_media_type
+from chattree.api.media_types import response_media_type
 from tests.harness import Api
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -140,6 +140,8 @@ async def test_an_internal_error_before_execution_is_500_for_graphql_response_cl
         ("application/json, application/graphql-response+json;q=0.5", "application/json"),
         ("application/graphql-response+json;q=0, application/json", "application/json"),
         ("application/graphql-response+json;q=oops", "application/json"),
+        ("application/graphql-response+json;q=nan", "application/json"),
+        ("application/graphql-response+json;q=0.5, */*;q=0.1", GRAPHQL_RESPONSE),
         ("text/html", "application/json"),
     ],
 )

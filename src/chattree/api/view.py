@@ -23,11 +23,9 @@ from strawberry.types import ExecutionResult
 
 from chattree.api.context import Context
 from chattree.api.errors import INTERNAL, client_error
+from chattree.api.media_types import GRAPHQL_RESPONSE, response_media_type
 from chattree.errors import Unauthenticated
 from chattree.services.bundle import Services
-
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-JSON = "application/json"
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -85,35 +83,12 @@ class GraphQLView(GraphQL[Context, None]):
             return response
         response.headers["content-type"] = GRAPHQL_RESPONSE
         if isinstance(response_data, dict) and "data" not in response_data:
-            codes = {error.get("extensions", {}).get("code") for error in errors_of(response_data)}
-            response.status_code = 500 if INTERNAL in codes else 400
+            response.status_code = 500 if INTERNAL in error_codes(response_data) else 400
         return response
 
 
 def wants_graphql_response(request: Request) -> bool:
     return response_media_type(request.headers.get("accept")) == GRAPHQL_RESPONSE
-
-
-def response_media_type(accept: str | None) -> str:
-    """`application/graphql-response+json` when the client names it and prefers it at
-    least as much as JSON; JSON otherwise, for wildcards and when Accept is missing."""
-    preference = {GRAPHQL_RESPONSE: 0.0, JSON: 0.0}
-    for media_range in (accept or JSON).split(","):
-        kind, *parameters = (part.strip() for part in media_range.split(";"))
-        quality = 1.0
-        for parameter in parameters:
-            name, _, value = parameter.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        kind = kind.lower()
-        for media_type in preference:
-            if kind == media_type or (media_type == JSON and kind in ("*/*", "application/*")):
-                preference[media_type] = max(preference[media_type], quality)
-    chosen = preference[GRAPHQL_RESPONSE] > 0 and (preference[GRAPHQL_RESPONSE] >= preference[JSON])
-    return GRAPHQL_RESPONSE if chosen else JSON
 
 
 def is_request_error(result: ExecutionResult) -> bool:
@@ -125,6 +100,9 @@ def is_request_error(result: ExecutionResult) -> bool:
     )
 
 
-def errors_of(response: GraphQLHTTPResponse) -> list[dict[str, dict[str, object]]]:
-    errors = response.get("errors") or []
-    return [error for error in errors if isinstance(error, dict)]
+def error_codes(response: GraphQLHTTPResponse) -> set[object]:
+    return {
+        error["extensions"].get("code")
+        for error in response.get("errors") or ()
+        if isinstance(error, dict) and isinstance(error.get("extensions"), dict)
+    }

@@ -93,6 +93,12 @@ def test_the_query_string_of_an_access_line_is_dropped() -> None:
     assert access.getMessage() == '127.0.0.1:5000 - "GET /graphql HTTP/1.1" 200'
 
 
+def test_one_line_escapes_line_breaks_and_cuts_long_text() -> None:
+    assert logs.one_line("a\nb\tc\x1b[31m") == "a\\nb\\tc\\x1b[31m"
+    assert logs.one_line("x" * 400) == "x" * 300 + "..."
+    assert logs.one_line("ünïcode stays") == "ünïcode stays"
+
+
 @pytest.mark.parametrize("incoming", ["abc", "a" * 128, "trace-1/span.2:x@y+z=="])
 def test_a_sane_request_id_is_accepted(incoming: str) -> None:
     assert logs.accepted_request_id(incoming) == incoming

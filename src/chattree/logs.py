@@ -38,6 +38,13 @@ def accepted_request_id(incoming: str | None) -> str:
     return new_request_id()
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """`text` with line breaks and other control characters escaped, cut at `limit`: what
+    a client sent cannot forge or flood log lines."""
+    escaped = "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+    return escaped if len(escaped) <= limit else escaped[:limit] + "..."
+
+
 class ContextFilter(logging.Filter):
     """Stamps each record with the request and message it was written for.
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from chattree.logs import ContextFilter
+from tests.fake_model import FakeModelServer
 from tests.harness import Api
 from tests.ws import OperationFailed, connect
 
@@ -90,6 +91,12 @@ async def test_an_unusable_incoming_request_id_is_replaced(api: Api, incoming: s
             id="empty id",
         ),
         pytest.param(
+            "mutation($id: ID!) { deleteConversation(id: $id) }",
+            {"id": "1\n2026-12-01 00:00:00 ERROR chattree forged line" + "x" * 5000},
+            "NOT_FOUND",
+            id="id with a line break",
+        ),
+        pytest.param(
             'mutation($u: String!) { register(username: $u, password: "correct horse") { token } }',
             {"u": ""},
             "BAD_USER_INPUT",
@@ -116,7 +123,7 @@ async def test_an_expected_error_is_logged_in_one_line_with_its_code_and_request
     assert record.levelno == logging.INFO
     assert record.request_id == request_id
     assert record.getMessage().startswith(f"{code} at ")
-    assert "\n" not in record.getMessage()
+    assert "\n" not in record.getMessage() and len(record.getMessage()) < 400
     assert record.exc_info is None
     assert "Traceback" not in logged.text
     # Strawberry's own logger would repeat the error with a traceback.
@@ -177,3 +184,17 @@ async def test_the_lines_of_a_reply_carry_its_message_id_and_the_prompts_request
     assert "COMPLETE" in ended.getMessage()
     assert ended.message_id == message_id
     assert ended.request_id == request_id
+
+
+async def test_an_upstream_error_is_one_warning_line(
+    api: Api, alice: str, fake_model: FakeModelServer, logged: pytest.LogCaptureFixture
+) -> None:
+    fake_model.models_status = 503
+    request_id, body = await post(
+        api, "{ models { id } }", {}, headers={"Authorization": f"Bearer {alice}"}
+    )
+    assert body["errors"][0]["extensions"]["code"] == "UPSTREAM_ERROR"
+    [record] = error_records(logged)
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith("UPSTREAM_ERROR at models: ")
+    assert (record.request_id, record.exc_info) == (request_id, None)

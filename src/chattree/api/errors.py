@@ -47,10 +47,15 @@ def code_of(error: GraphQLError) -> str:
 def log_error(error: GraphQLError) -> None:
     code = code_of(error)
     where = ".".join(str(key) for key in error.path) if error.path else "request"
+    # Messages may quote what the client sent (an id, a name): keep it to one short line.
+    message = logs.one_line(error.message)
     if code == INTERNAL:
-        log.error("INTERNAL at %s: %s", where, error.message, exc_info=cause(error))
+        log.error("INTERNAL at %s: %s", where, message, exc_info=cause(error))
+    elif code == "UPSTREAM_ERROR":
+        # Not the client's fault, and the message says what the model server did.
+        log.warning("%s at %s: %s", code, where, message)
     else:
-        log.info("%s at %s: %s", code, where, error.message)
+        log.info("%s at %s: %s", code, where, message)
 
 
 def client_error(error: GraphQLError) -> GraphQLError:

@@ -30,6 +30,7 @@ def test_defaults_follow_the_design_table() -> None:
     assert settings.token_ttl_seconds == 7 * 24 * 3600
     assert settings.login_attempts_per_minute > 0
     assert settings.stale_after > settings.heartbeat_interval
+    assert settings.log_format == "text"
 
 
 def test_empty_or_blank_variables_mean_the_default() -> None:
@@ -60,6 +61,7 @@ def test_every_variable_is_read() -> None:
             "SHUTDOWN_GRACE": "0",
             "LOGIN_ATTEMPTS_PER_MINUTE": "4",
             "LOG_LEVEL": "debug",
+            "LOG_FORMAT": "JSON",
         }
     )
     assert settings == Settings(
@@ -83,6 +85,7 @@ def test_every_variable_is_read() -> None:
         shutdown_grace=0.0,
         login_attempts_per_minute=4,
         log_level="DEBUG",
+        log_format="json",
     )
     assert settings.is_postgres
 
@@ -156,6 +159,7 @@ def test_async_database_urls_are_accepted(url: str) -> None:
         ("STALE_AFTER", "0"),
         ("SHUTDOWN_GRACE", "-1"),
         ("LOG_LEVEL", "LOUD"),
+        ("LOG_FORMAT", "xml"),
     ],
 )
 def test_a_bad_value_is_refused_with_an_error_naming_the_variable(name: str, value: str) -> None:

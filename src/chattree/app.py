@@ -19,8 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from chattree import logs
 from chattree.api.body_limit import BodyLimit
 from chattree.api.download import export_download
+from chattree.api.request_id import HEADER as REQUEST_ID_HEADER
+from chattree.api.request_id import RequestId
 from chattree.api.schema import build_schema
 from chattree.api.view import GraphQLView
 from chattree.broker import Broker, MemoryBroker
@@ -126,6 +129,9 @@ def warn_about(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    if not logging.getLogger().handlers:
+        # Served as `uvicorn chattree.app:app`: uvicorn set up only its own loggers.
+        logs.configure(level=settings.log_level, log_format=settings.log_format)
     schema = build_schema(max_depth=settings.max_query_depth)
 
     @asynccontextmanager
@@ -162,11 +168,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/export", export_download),
         ],
         middleware=[
+            # Outermost, so that every response and log line has an id, refusals included.
+            Middleware(RequestId),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type"],
+                allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+                expose_headers=[REQUEST_ID_HEADER],
                 max_age=600,
             ),
             # Room for the longest message a client may send, JSON-escaped, and the query.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import socket
 import sys
@@ -15,6 +14,7 @@ from types import FrameType
 import uvicorn
 from starlette.applications import Starlette
 
+from chattree import logs
 from chattree.settings import Settings, SettingsError
 
 FINAL_EVENTS_SECONDS = 2.0
@@ -48,11 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"chattree: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # Alembic announces each of its plugins at INFO on every start.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logs.configure(level=settings.log_level, log_format=settings.log_format)
     if args.command == "migrate":
         asyncio.run(migrate(settings))
         return 0
@@ -163,6 +159,8 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # uvicorn's lines go through the handler `logs.configure` set up, in its format.
+        log_config=None,
         proxy_headers=True,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )

@@ -11,6 +11,8 @@ from typing import TypeVar
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from chattree.logs import LogFormat
+
 T = TypeVar("T")
 
 # Their values may hold credentials, so errors name them without repeating the value.
@@ -51,6 +53,7 @@ class Settings:
     shared_reads_per_minute: int = 60
     max_import_bytes: int = 512 * 1024 * 1024
     log_level: str = "INFO"
+    log_format: LogFormat = "text"
     # Browser origins allowed to call the API from other sites (HTTP and websockets).
     cors_origins: tuple[str, ...] = ()
 
@@ -103,6 +106,7 @@ class Settings:
             ),
             max_import_bytes=env.get("MAX_IMPORT_BYTES", cls.max_import_bytes, positive_int),
             log_level=env.get("LOG_LEVEL", cls.log_level, log_level),
+            log_format=env.get("LOG_FORMAT", cls.log_format, log_format),
             cors_origins=env.get("CORS_ORIGINS", cls.cors_origins, origins),
         )
         if settings.stale_after <= settings.heartbeat_interval:
@@ -234,6 +238,15 @@ def log_level(raw: str) -> str:
     if value not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
     return value
+
+
+def log_format(raw: str) -> LogFormat:
+    value = raw.lower()
+    if value == "text":
+        return "text"
+    if value == "json":
+        return "json"
+    raise ValueError("expected text or json")
 
 
 def origins(raw: str) -> tuple[str, ...]:

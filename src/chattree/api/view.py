@@ -1,4 +1,11 @@
-"""The GraphQL endpoint: HTTP, GraphiQL and both websocket subprotocols."""
+"""The GraphQL endpoint: HTTP, GraphiQL and both websocket subprotocols.
+
+Over HTTP it follows the GraphQL-over-HTTP specification. A client that accepts
+`application/graphql-response+json` gets that media type, and a request that could not
+be executed at all (it does not parse, does not validate, or its variables do not fit)
+is answered 400 with no `data` entry. A client that asks for `application/json` (or
+says nothing) gets the classic behaviour: 200 with every GraphQL response.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +18,13 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.base import BaseSchema
+from strawberry.types import ExecutionResult
 
 from chattree.api.context import Context
+from chattree.api.errors import INTERNAL, client_error
+from chattree.api.media_types import GRAPHQL_RESPONSE, response_media_type
 from chattree.errors import Unauthenticated
 from chattree.services.bundle import Services
 
@@ -51,3 +62,57 @@ class GraphQLView(GraphQL[Context, None]):
             await context.user()
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": exc.message}) from None
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        return sub_response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        if result.errors:
+            # An extension that fails before `ErrorCodes` runs leaves its error unmapped.
+            result.errors = [
+                error if "code" in (error.extensions or {}) else client_error(error)
+                for error in result.errors
+            ]
+        response = await super().process_result(request, result)
+        if is_request_error(result) and wants_graphql_response(request):
+            # The specification's sign that execution never began.
+            response.pop("data", None)
+        return response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type != GRAPHQL_RESPONSE:
+            return response
+        response.headers["content-type"] = GRAPHQL_RESPONSE
+        if isinstance(response_data, dict) and "data" not in response_data:
+            response.status_code = 500 if INTERNAL in error_codes(response_data) else 400
+        return response
+
+
+def wants_graphql_response(request: Request) -> bool:
+    return response_media_type(request.headers.get("accept")) == GRAPHQL_RESPONSE
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """No data and no error at a field: the operation was refused before it ran."""
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or ())
+    )
+
+
+def error_codes(response: GraphQLHTTPResponse) -> set[object]:
+    return {
+        error["extensions"].get("code")
+        for error in response.get("errors") or ()
+        if isinstance(error, dict) and isinstance(error.get("extensions"), dict)
+    }

@@ -61,7 +61,11 @@ def create_database(settings: Settings, **engine_options: Any) -> Database:
     if settings.is_postgres:
         connect_args = engine_options.setdefault("connect_args", {})
         connect_args.setdefault("server_settings", {}).update(POSTGRES_SESSION)
-    engine = create_async_engine(settings.db_url, pool_pre_ping=True, **engine_options)
+    # hide_parameters: a failed statement's error (and so the log) leaves out its values,
+    # which may be message text, usernames or password hashes.
+    engine = create_async_engine(
+        settings.db_url, pool_pre_ping=True, hide_parameters=True, **engine_options
+    )
     if engine.dialect.name == "sqlite":
         configure_sqlite(engine)
     return Database(engine)

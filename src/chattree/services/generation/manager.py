@@ -14,6 +14,7 @@ import time
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
+from chattree import logs
 from chattree.broker import Broker, Event, Notice, NoticeKind
 from chattree.db import tree
 from chattree.db.engine import Database
@@ -96,6 +97,8 @@ class GenerationManager:
         return reply.snapshot() if reply is not None else None
 
     async def _run(self, reply: Reply, *, parent_id: int, model: str) -> None:
+        # This task's own context: every line it logs names the reply.
+        logs.message_id.set(reply.message_id)
         status, error = Status.COMPLETE, None
         try:
             async with self.db.reader() as session:
@@ -132,6 +135,7 @@ class GenerationManager:
             del self.replies[reply.message_id]
             return
         del self.replies[reply.message_id]
+        log.info("reply %s ended %s (%s)", reply.message_id, status.value, error or "no error")
         if not stored:
             # The row was deleted, or ended by a process that took this one for dead:
             # subscribers resync to whatever the row now says.

@@ -29,6 +29,7 @@ def test_defaults_follow_the_design_table() -> None:
     assert settings.default_model is None
     assert settings.token_ttl_seconds == 7 * 24 * 3600
     assert settings.login_attempts_per_minute > 0
+    assert settings.model_max_reply_seconds == 600
     assert settings.stale_after > settings.heartbeat_interval
 
 
@@ -54,6 +55,7 @@ def test_every_variable_is_read() -> None:
             "MODEL_CONNECT_TIMEOUT": "1.5",
             "MODEL_FIRST_TOKEN_TIMEOUT": "30",
             "MODEL_IDLE_TIMEOUT": "20",
+            "MODEL_MAX_REPLY_SECONDS": "300",
             "FLUSH_INTERVAL": "0.5",
             "HEARTBEAT_INTERVAL": "2",
             "STALE_AFTER": "10",
@@ -77,6 +79,7 @@ def test_every_variable_is_read() -> None:
         model_connect_timeout=1.5,
         model_first_token_timeout=30.0,
         model_idle_timeout=20.0,
+        model_max_reply_seconds=300.0,
         flush_interval=0.5,
         heartbeat_interval=2.0,
         stale_after=10.0,
@@ -155,6 +158,7 @@ def test_async_database_urls_are_accepted(url: str) -> None:
         ("HEARTBEAT_INTERVAL", "-2"),
         ("STALE_AFTER", "0"),
         ("SHUTDOWN_GRACE", "-1"),
+        ("MODEL_MAX_REPLY_SECONDS", "0"),
         ("LOG_LEVEL", "LOUD"),
     ],
 )

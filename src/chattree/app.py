@@ -65,6 +65,7 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
                 connect=settings.model_connect_timeout,
                 first_token=settings.model_first_token_timeout,
                 idle=settings.model_idle_timeout,
+                total=settings.model_max_reply_seconds,
             ),
         )
         await broker.start()

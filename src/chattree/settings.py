@@ -39,6 +39,7 @@ class Settings:
     model_connect_timeout: float = 10.0
     model_first_token_timeout: float = 120.0
     model_idle_timeout: float = 60.0
+    model_max_reply_seconds: float = 600.0
     flush_interval: float = 1.0
     heartbeat_interval: float = 5.0
     stale_after: float = 30.0
@@ -76,6 +77,9 @@ class Settings:
             ),
             model_idle_timeout=env.get(
                 "MODEL_IDLE_TIMEOUT", cls.model_idle_timeout, positive_float
+            ),
+            model_max_reply_seconds=env.get(
+                "MODEL_MAX_REPLY_SECONDS", cls.model_max_reply_seconds, positive_float
             ),
             flush_interval=env.get("FLUSH_INTERVAL", cls.flush_interval, positive_float),
             heartbeat_interval=env.get(

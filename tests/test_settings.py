@@ -30,6 +30,7 @@ def test_defaults_follow_the_design_table() -> None:
     assert settings.token_ttl_seconds == 7 * 24 * 3600
     assert settings.login_attempts_per_minute > 0
     assert settings.model_max_reply_seconds == 600
+    assert (settings.max_streams_per_user, settings.prompts_per_minute) == (4, 30)
     assert settings.stale_after > settings.heartbeat_interval
 
 
@@ -61,6 +62,8 @@ def test_every_variable_is_read() -> None:
             "STALE_AFTER": "10",
             "SHUTDOWN_GRACE": "0",
             "LOGIN_ATTEMPTS_PER_MINUTE": "4",
+            "MAX_STREAMS_PER_USER": "2",
+            "PROMPTS_PER_MINUTE": "12",
             "LOG_LEVEL": "debug",
         }
     )
@@ -85,6 +88,8 @@ def test_every_variable_is_read() -> None:
         stale_after=10.0,
         shutdown_grace=0.0,
         login_attempts_per_minute=4,
+        max_streams_per_user=2,
+        prompts_per_minute=12,
         log_level="DEBUG",
     )
     assert settings.is_postgres
@@ -159,6 +164,8 @@ def test_async_database_urls_are_accepted(url: str) -> None:
         ("STALE_AFTER", "0"),
         ("SHUTDOWN_GRACE", "-1"),
         ("MODEL_MAX_REPLY_SECONDS", "0"),
+        ("MAX_STREAMS_PER_USER", "0"),
+        ("PROMPTS_PER_MINUTE", "-3"),
         ("LOG_LEVEL", "LOUD"),
     ],
 )

@@ -23,7 +23,7 @@ from chattree.api.body_limit import BodyLimit
 from chattree.api.schema import build_schema
 from chattree.api.view import GraphQLView
 from chattree.broker import Broker, MemoryBroker
-from chattree.db.engine import create_database
+from chattree.db.engine import Database, create_database
 from chattree.db.migrate import upgrade
 from chattree.db.secrets import shared_secret
 from chattree.llm import ModelClient, Timeouts
@@ -31,7 +31,8 @@ from chattree.services.accounts import Accounts
 from chattree.services.bundle import Services
 from chattree.services.conversations import Conversations
 from chattree.services.generation import GenerationManager
-from chattree.services.ratelimit import SlidingWindow
+from chattree.services.limits import GenerationLimits, SharedWindow
+from chattree.services.ratelimit import Limiter, SlidingWindow
 from chattree.services.tokens import TokenSigner
 from chattree.settings import Settings
 
@@ -80,16 +81,23 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
                 db=db,
                 signer=TokenSigner(secret, settings.token_ttl_seconds),
                 use_hash=settings.use_hash,
-                login_limiter=SlidingWindow(
-                    limit=settings.login_attempts_per_minute, what="login attempts"
+                login_limiter=limiter(
+                    settings, db, settings.login_attempts_per_minute, 60, "login attempts"
                 ),
-                register_limiter=SlidingWindow(
-                    limit=settings.registrations_per_hour, window=3600, what="registrations"
+                register_limiter=limiter(
+                    settings, db, settings.registrations_per_hour, 3600, "registrations"
                 ),
             ),
             generations=generations,
             conversations=Conversations(
-                db=db, client=client, generations=generations, settings=settings
+                db=db,
+                client=client,
+                generations=generations,
+                limits=GenerationLimits(
+                    max_streams=settings.max_streams_per_user,
+                    prompts=SharedWindow(db=db, limit=settings.prompts_per_minute, what="prompts"),
+                ),
+                settings=settings,
             ),
         )
     finally:
@@ -98,6 +106,15 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
         await broker.close()
         await http.close()
         await db.dispose()
+
+
+def limiter(settings: Settings, db: Database, limit: int, window: int, what: str) -> Limiter:
+    """Login and registration limits: in the database on PostgreSQL, where replicas
+    must share them. SQLite serves one process, whose memory counts exactly, and a
+    write transaction per login attempt would contend for SQLite's one write lock."""
+    if settings.is_postgres:
+        return SharedWindow(db=db, limit=limit, window=window, what=what)
+    return SlidingWindow(limit=limit, window=window, what=what)
 
 
 def warn_about(settings: Settings) -> None:

@@ -46,6 +46,8 @@ class Settings:
     shutdown_grace: float = 10.0
     login_attempts_per_minute: int = 10
     registrations_per_hour: int = 30
+    max_streams_per_user: int = 4
+    prompts_per_minute: int = 30
     log_level: str = "INFO"
     # Browser origins allowed to call the API from other sites (HTTP and websockets).
     cors_origins: tuple[str, ...] = ()
@@ -93,6 +95,10 @@ class Settings:
             registrations_per_hour=env.get(
                 "REGISTRATIONS_PER_HOUR", cls.registrations_per_hour, positive_int
             ),
+            max_streams_per_user=env.get(
+                "MAX_STREAMS_PER_USER", cls.max_streams_per_user, positive_int
+            ),
+            prompts_per_minute=env.get("PROMPTS_PER_MINUTE", cls.prompts_per_minute, positive_int),
             log_level=env.get("LOG_LEVEL", cls.log_level, log_level),
             cors_origins=env.get("CORS_ORIGINS", cls.cors_origins, origins),
         )

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     CheckConstraint,
+    Double,
     Enum,
     ForeignKey,
     Index,
@@ -125,3 +126,20 @@ class Message(Base):
     # when the generating process last proved it was alive.
     seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateHit(Base):
+    """One counted hit of a rate-limit key (a login attempt, a prompt), kept in the
+    database so that every process counts the same hits. Rows past `expires_at` (Unix
+    seconds) no longer count and are pruned."""
+
+    __tablename__ = "rate_hits"
+    __table_args__ = (
+        Index("ix_rate_hits_key", "key", "expires_at"),
+        Index("ix_rate_hits_expires", "expires_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[float] = mapped_column(Double)

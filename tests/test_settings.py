@@ -64,6 +64,11 @@ def test_every_variable_is_read() -> None:
             "LOGIN_ATTEMPTS_PER_MINUTE": "4",
             "MAX_STREAMS_PER_USER": "2",
             "PROMPTS_PER_MINUTE": "12",
+            "WS_MAX_OPERATIONS": "7",
+            "WS_INIT_TIMEOUT": "3",
+            "WS_MAX_MESSAGE_BYTES": "65536",
+            "WS_PING_INTERVAL": "5",
+            "WS_PING_TIMEOUT": "4",
             "LOG_LEVEL": "debug",
         }
     )
@@ -90,6 +95,11 @@ def test_every_variable_is_read() -> None:
         login_attempts_per_minute=4,
         max_streams_per_user=2,
         prompts_per_minute=12,
+        ws_max_operations=7,
+        ws_init_timeout=3.0,
+        ws_max_message_bytes=65536,
+        ws_ping_interval=5.0,
+        ws_ping_timeout=4.0,
         log_level="DEBUG",
     )
     assert settings.is_postgres
@@ -166,6 +176,11 @@ def test_async_database_urls_are_accepted(url: str) -> None:
         ("MODEL_MAX_REPLY_SECONDS", "0"),
         ("MAX_STREAMS_PER_USER", "0"),
         ("PROMPTS_PER_MINUTE", "-3"),
+        ("WS_MAX_OPERATIONS", "many"),
+        ("WS_INIT_TIMEOUT", "0"),
+        ("WS_MAX_MESSAGE_BYTES", "1.5"),
+        ("WS_PING_INTERVAL", "-1"),
+        ("WS_PING_TIMEOUT", "never"),
         ("LOG_LEVEL", "LOUD"),
     ],
 )

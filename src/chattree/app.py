@@ -140,7 +140,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.services = services
             yield
 
-    graphql = GraphQLView(schema, allowed_origins=settings.cors_origins)
+    graphql = GraphQLView(
+        schema,
+        allowed_origins=settings.cors_origins,
+        init_timeout=settings.ws_init_timeout,
+        max_operations=settings.ws_max_operations,
+    )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -48,6 +48,11 @@ class Settings:
     registrations_per_hour: int = 30
     max_streams_per_user: int = 4
     prompts_per_minute: int = 30
+    ws_max_operations: int = 100
+    ws_init_timeout: float = 10.0
+    ws_max_message_bytes: int = 1024 * 1024
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
     log_level: str = "INFO"
     # Browser origins allowed to call the API from other sites (HTTP and websockets).
     cors_origins: tuple[str, ...] = ()
@@ -99,6 +104,13 @@ class Settings:
                 "MAX_STREAMS_PER_USER", cls.max_streams_per_user, positive_int
             ),
             prompts_per_minute=env.get("PROMPTS_PER_MINUTE", cls.prompts_per_minute, positive_int),
+            ws_max_operations=env.get("WS_MAX_OPERATIONS", cls.ws_max_operations, positive_int),
+            ws_init_timeout=env.get("WS_INIT_TIMEOUT", cls.ws_init_timeout, positive_float),
+            ws_max_message_bytes=env.get(
+                "WS_MAX_MESSAGE_BYTES", cls.ws_max_message_bytes, positive_int
+            ),
+            ws_ping_interval=env.get("WS_PING_INTERVAL", cls.ws_ping_interval, positive_float),
+            ws_ping_timeout=env.get("WS_PING_TIMEOUT", cls.ws_ping_timeout, positive_float),
             log_level=env.get("LOG_LEVEL", cls.log_level, log_level),
             cors_origins=env.get("CORS_ORIGINS", cls.cors_origins, origins),
         )

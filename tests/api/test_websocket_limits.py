@@ -78,11 +78,14 @@ async def test_operations_beyond_the_limit_of_a_connection_are_rate_limited(
         assert events[-1]["done"] and events[-1]["status"] == "COMPLETE"
 
 
-async def test_a_connection_that_never_sends_connection_init_is_closed(api: Api) -> None:
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_connection_that_never_sends_connection_init_is_closed(
+    api: Api, protocol: str
+) -> None:
     view = next(route.app for route in api.app.routes if isinstance(route, WebSocketRoute))
     assert isinstance(view, GraphQLView)
     assert view.connection_init_wait_timeout == timedelta(seconds=2)
-    async with connect(api.ws_url, token=None, init=False, read=False) as ws:
+    async with connect(api.ws_url, token=None, protocol=protocol, init=False, read=False) as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.ws.recv(), TIMEOUT)
     assert closed.value.rcvd is not None

@@ -3,6 +3,7 @@ the contract's terms: an error with extensions.code RATE_LIMITED, not a bare mes
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 
 from graphql import GraphQLFormattedError
@@ -50,7 +51,20 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
-    """graphql-ws (subscriptions-transport-ws)."""
+    """graphql-ws (subscriptions-transport-ws), with the connection_init deadline that
+    strawberry gives only graphql-transport-ws."""
+
+    async def handle(self) -> None:
+        deadline = asyncio.create_task(self._close_unless_initialised())
+        try:
+            await super().handle()
+        finally:
+            deadline.cancel()
+
+    async def _close_unless_initialised(self) -> None:
+        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+        if not self.connection_acknowledged:
+            await self.websocket.close(code=4408, reason="Connection initialisation timeout")
 
     async def handle_start(self, message: StartMessage) -> None:
         limit = self.max_subscriptions_per_connection

@@ -36,6 +36,8 @@ class Reply:
     first_delay: float = 0.0  # seconds before the first token, as when a model loads
     status: int = 200  # non-200: an OpenAI error object with error_message
     error_message: str = "model exploded"
+    status_times: int | None = None  # answer `status` this many times, then stream; None: always
+    retry_after: str | None = None  # the Retry-After header of a non-200 answer
     cut_after: int | None = None  # drop the connection: no finish_reason, no [DONE]
     malformed_after: int | None = None  # send `data: {not json`
     stall_after: int | None = None  # send nothing more until the client goes away
@@ -43,6 +45,17 @@ class Reply:
     finish_reason: str = "stop"
     send_done: bool = True  # False: end the body after finish_reason without [DONE]
     chunk_size: int | None = None  # characters per chunk; None: word-like tokens
+    endless: bool = False  # after the content, repeat it every `delay` s until the client goes
+    refused: int = field(default=0, init=False)  # non-200 answers given so far
+
+    def refuses(self) -> bool:
+        """Whether this request gets `status` (counting it) rather than a stream."""
+        if self.status == 200 or (
+            self.status_times is not None and self.refused >= self.status_times
+        ):
+            return False
+        self.refused += 1
+        return True
 
 
 def echo(last_user_message: str) -> Reply:
@@ -91,6 +104,7 @@ class FakeModelServer:
     streams_started: int = 0
     disconnects: int = 0  # streams whose client went away before the end
     active_streams: int = 0
+    endless_chunks: int = 0  # chunks an endless reply sent after its first content
     stream_started: asyncio.Event = field(default_factory=asyncio.Event)
 
     _runner: web.AppRunner | None = field(default=None, init=False, repr=False)
@@ -212,9 +226,12 @@ class FakeModelServer:
         if reply is None:
             default = self.default_reply
             reply = default if isinstance(default, Reply) else default(last_user)
-        if reply.status != 200:
+        if reply.refuses():
+            headers = {"Retry-After": reply.retry_after} if reply.retry_after is not None else {}
             return web.json_response(
-                openai_error(reply.error_message, "server_error"), status=reply.status
+                openai_error(reply.error_message, "server_error"),
+                status=reply.status,
+                headers=headers,
             )
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await self._stream(request, reply, model=model, usage=usage)
@@ -305,6 +322,8 @@ class FakeModelServer:
                     return response
                 if index == reply.stall_after:
                     await asyncio.Event().wait()  # until the client hangs up
+                if index == len(deltas) and reply.endless:
+                    await self._forever(response, [chunk(delta) for delta in deltas], reply)
                 if index == len(deltas):
                     break
                 wait = reply.delay if index else reply.first_delay
@@ -336,6 +355,18 @@ class FakeModelServer:
             if not ended:
                 self.disconnects += 1
             self._changed()
+
+    async def _forever(
+        self, response: web.StreamResponse, chunks: list[bytes], reply: Reply
+    ) -> None:
+        """Streams `chunks` over and over; only the client hanging up ends it."""
+        self.endless_chunks = 0
+        while True:
+            for data in chunks:
+                await asyncio.sleep(reply.delay)
+                await response.write(data)
+                self.endless_chunks += 1
+                self._changed()
 
 
 def usage_of(messages: list[dict[str, Any]], completion_tokens: int) -> dict[str, int]:

@@ -29,6 +29,8 @@ def test_defaults_follow_the_design_table() -> None:
     assert settings.default_model is None
     assert settings.token_ttl_seconds == 7 * 24 * 3600
     assert settings.login_attempts_per_minute > 0
+    assert settings.model_max_reply_seconds == 600
+    assert (settings.max_streams_per_user, settings.prompts_per_minute) == (4, 30)
     assert settings.stale_after > settings.heartbeat_interval
     assert settings.log_format == "text"
 
@@ -55,11 +57,19 @@ def test_every_variable_is_read() -> None:
             "MODEL_CONNECT_TIMEOUT": "1.5",
             "MODEL_FIRST_TOKEN_TIMEOUT": "30",
             "MODEL_IDLE_TIMEOUT": "20",
+            "MODEL_MAX_REPLY_SECONDS": "300",
             "FLUSH_INTERVAL": "0.5",
             "HEARTBEAT_INTERVAL": "2",
             "STALE_AFTER": "10",
             "SHUTDOWN_GRACE": "0",
             "LOGIN_ATTEMPTS_PER_MINUTE": "4",
+            "MAX_STREAMS_PER_USER": "2",
+            "PROMPTS_PER_MINUTE": "12",
+            "WS_MAX_OPERATIONS": "7",
+            "WS_INIT_TIMEOUT": "3",
+            "WS_MAX_MESSAGE_BYTES": "65536",
+            "WS_PING_INTERVAL": "5",
+            "WS_PING_TIMEOUT": "4",
             "LOG_LEVEL": "debug",
             "LOG_FORMAT": "JSON",
         }
@@ -79,11 +89,19 @@ def test_every_variable_is_read() -> None:
         model_connect_timeout=1.5,
         model_first_token_timeout=30.0,
         model_idle_timeout=20.0,
+        model_max_reply_seconds=300.0,
         flush_interval=0.5,
         heartbeat_interval=2.0,
         stale_after=10.0,
         shutdown_grace=0.0,
         login_attempts_per_minute=4,
+        max_streams_per_user=2,
+        prompts_per_minute=12,
+        ws_max_operations=7,
+        ws_init_timeout=3.0,
+        ws_max_message_bytes=65536,
+        ws_ping_interval=5.0,
+        ws_ping_timeout=4.0,
         log_level="DEBUG",
         log_format="json",
     )
@@ -158,6 +176,14 @@ def test_async_database_urls_are_accepted(url: str) -> None:
         ("HEARTBEAT_INTERVAL", "-2"),
         ("STALE_AFTER", "0"),
         ("SHUTDOWN_GRACE", "-1"),
+        ("MODEL_MAX_REPLY_SECONDS", "0"),
+        ("MAX_STREAMS_PER_USER", "0"),
+        ("PROMPTS_PER_MINUTE", "-3"),
+        ("WS_MAX_OPERATIONS", "many"),
+        ("WS_INIT_TIMEOUT", "0"),
+        ("WS_MAX_MESSAGE_BYTES", "1.5"),
+        ("WS_PING_INTERVAL", "-1"),
+        ("WS_PING_TIMEOUT", "never"),
         ("LOG_LEVEL", "LOUD"),
         ("LOG_FORMAT", "xml"),
     ],

@@ -27,7 +27,7 @@ from chattree.api.request_id import RequestId
 from chattree.api.schema import build_schema
 from chattree.api.view import GraphQLView
 from chattree.broker import Broker, MemoryBroker
-from chattree.db.engine import create_database
+from chattree.db.engine import Database, create_database
 from chattree.db.migrate import upgrade
 from chattree.db.secrets import shared_secret
 from chattree.llm import ModelClient, Timeouts
@@ -35,8 +35,9 @@ from chattree.services.accounts import Accounts
 from chattree.services.bundle import Services
 from chattree.services.conversations import Branches, Conversations
 from chattree.services.generation import GenerationManager
+from chattree.services.limits import GenerationLimits, SharedWindow
 from chattree.services.portability import Exporter, Importer
-from chattree.services.ratelimit import SlidingWindow
+from chattree.services.ratelimit import Limiter, SlidingWindow
 from chattree.services.shares import Shares
 from chattree.services.tokens import TokenSigner
 from chattree.settings import Settings
@@ -71,6 +72,7 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
                 connect=settings.model_connect_timeout,
                 first_token=settings.model_first_token_timeout,
                 idle=settings.model_idle_timeout,
+                total=settings.model_max_reply_seconds,
             ),
         )
         await broker.start()
@@ -85,22 +87,29 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
                 db=db,
                 signer=TokenSigner(secret, settings.token_ttl_seconds),
                 use_hash=settings.use_hash,
-                login_limiter=SlidingWindow(
-                    limit=settings.login_attempts_per_minute, what="login attempts"
+                login_limiter=limiter(
+                    settings, db, settings.login_attempts_per_minute, 60, "login attempts"
                 ),
-                register_limiter=SlidingWindow(
-                    limit=settings.registrations_per_hour, window=3600, what="registrations"
+                register_limiter=limiter(
+                    settings, db, settings.registrations_per_hour, 3600, "registrations"
                 ),
             ),
             generations=generations,
             conversations=Conversations(
-                db=db, client=client, generations=generations, settings=settings
+                db=db,
+                client=client,
+                generations=generations,
+                limits=GenerationLimits(
+                    max_streams=settings.max_streams_per_user,
+                    prompts=SharedWindow(db=db, limit=settings.prompts_per_minute, what="prompts"),
+                ),
+                settings=settings,
             ),
             branches=Branches(db=db, generations=generations),
             shares=Shares(
                 db=db,
-                read_limiter=SlidingWindow(
-                    limit=settings.shared_reads_per_minute, what="share link reads"
+                read_limiter=limiter(
+                    settings, db, settings.shared_reads_per_minute, 60, "share link reads"
                 ),
             ),
             importer=Importer(db=db),
@@ -112,6 +121,15 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
         await broker.close()
         await http.close()
         await db.dispose()
+
+
+def limiter(settings: Settings, db: Database, limit: int, window: int, what: str) -> Limiter:
+    """Login and registration limits: in the database on PostgreSQL, where replicas
+    must share them. SQLite serves one process, whose memory counts exactly, and a
+    write transaction per login attempt would contend for SQLite's one write lock."""
+    if settings.is_postgres:
+        return SharedWindow(db=db, limit=limit, window=window, what=what)
+    return SlidingWindow(limit=limit, window=window, what=what)
 
 
 def warn_about(settings: Settings) -> None:
@@ -140,7 +158,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.services = services
             yield
 
-    graphql = GraphQLView(schema, allowed_origins=settings.cors_origins)
+    graphql = GraphQLView(
+        schema,
+        allowed_origins=settings.cors_origins,
+        init_timeout=settings.ws_init_timeout,
+        max_operations=settings.ws_max_operations,
+    )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

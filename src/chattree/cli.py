@@ -10,6 +10,7 @@ import socket
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -163,8 +164,20 @@ def serve(settings: Settings) -> None:
         log_config=None,
         proxy_headers=True,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+        **websocket_options(settings),
     )
     Server(config, app).run()
+
+
+def websocket_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's websocket limits: the largest message a client may send, and the ping
+    that closes a peer which stopped answering (its network vanished, say) instead of
+    keeping its subscriptions, and their tasks, alive for good."""
+    return {
+        "ws_max_size": settings.ws_max_message_bytes,
+        "ws_ping_interval": settings.ws_ping_interval,
+        "ws_ping_timeout": settings.ws_ping_timeout,
+    }
 
 
 if __name__ == "__main__":

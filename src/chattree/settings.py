@@ -44,6 +44,7 @@ class Settings:
     # The model's context window, and how much of it is kept for the reply.
     model_context_tokens: int = 8192
     model_reply_tokens: int = 1024
+    model_max_reply_seconds: float = 600.0
     flush_interval: float = 1.0
     heartbeat_interval: float = 5.0
     stale_after: float = 30.0
@@ -52,6 +53,13 @@ class Settings:
     registrations_per_hour: int = 30
     shared_reads_per_minute: int = 60
     max_import_bytes: int = 512 * 1024 * 1024
+    max_streams_per_user: int = 4
+    prompts_per_minute: int = 30
+    ws_max_operations: int = 100
+    ws_init_timeout: float = 10.0
+    ws_max_message_bytes: int = 1024 * 1024
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
     log_level: str = "INFO"
     log_format: LogFormat = "text"
     # Browser origins allowed to call the API from other sites (HTTP and websockets).
@@ -89,6 +97,9 @@ class Settings:
                 "MODEL_CONTEXT_TOKENS", cls.model_context_tokens, context_tokens
             ),
             model_reply_tokens=env.get("MODEL_REPLY_TOKENS", cls.model_reply_tokens, positive_int),
+            model_max_reply_seconds=env.get(
+                "MODEL_MAX_REPLY_SECONDS", cls.model_max_reply_seconds, positive_float
+            ),
             flush_interval=env.get("FLUSH_INTERVAL", cls.flush_interval, positive_float),
             heartbeat_interval=env.get(
                 "HEARTBEAT_INTERVAL", cls.heartbeat_interval, positive_float
@@ -105,6 +116,17 @@ class Settings:
                 "SHARED_READS_PER_MINUTE", cls.shared_reads_per_minute, positive_int
             ),
             max_import_bytes=env.get("MAX_IMPORT_BYTES", cls.max_import_bytes, positive_int),
+            max_streams_per_user=env.get(
+                "MAX_STREAMS_PER_USER", cls.max_streams_per_user, positive_int
+            ),
+            prompts_per_minute=env.get("PROMPTS_PER_MINUTE", cls.prompts_per_minute, positive_int),
+            ws_max_operations=env.get("WS_MAX_OPERATIONS", cls.ws_max_operations, positive_int),
+            ws_init_timeout=env.get("WS_INIT_TIMEOUT", cls.ws_init_timeout, positive_float),
+            ws_max_message_bytes=env.get(
+                "WS_MAX_MESSAGE_BYTES", cls.ws_max_message_bytes, positive_int
+            ),
+            ws_ping_interval=env.get("WS_PING_INTERVAL", cls.ws_ping_interval, positive_float),
+            ws_ping_timeout=env.get("WS_PING_TIMEOUT", cls.ws_ping_timeout, positive_float),
             log_level=env.get("LOG_LEVEL", cls.log_level, log_level),
             log_format=env.get("LOG_FORMAT", cls.log_format, log_format),
             cors_origins=env.get("CORS_ORIGINS", cls.cors_origins, origins),

@@ -272,11 +272,11 @@ async def test_a_long_stream_that_keeps_flowing_is_not_cut_by_the_idle_timeout(
 async def test_an_http_error_names_the_status_and_the_upstream_message(
     fake_model: FakeModelServer, client: ModelClient
 ) -> None:
-    fake_model.replies["hi"] = Reply(status=500, error_message="model exploded")
+    fake_model.replies["hi"] = Reply(status=400, error_message="model exploded")
     deltas, error = await drain(client.stream_chat(model="test-model", messages=ask("hi")))
     assert deltas == []
     assert error is not None
-    assert error.message == "model server answered HTTP 500: model exploded"
+    assert error.message == "model server answered HTTP 400: model exploded"
 
 
 async def test_a_cut_stream_yields_the_partial_answer_then_raises(

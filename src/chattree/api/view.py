@@ -25,20 +25,34 @@ from strawberry.types import ExecutionResult
 from chattree.api.context import Context
 from chattree.api.errors import INTERNAL, client_error
 from chattree.api.media_types import GRAPHQL_RESPONSE, response_media_type
+from chattree.api.websocket import LegacyWSHandler, TransportWSHandler
 from chattree.errors import Unauthenticated
 from chattree.services.bundle import Services
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, schema: BaseSchema, *, allowed_origins: Sequence[str] = ()) -> None:
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
+    def __init__(
+        self,
+        schema: BaseSchema,
+        *,
+        allowed_origins: Sequence[str] = (),
+        init_timeout: float = 10.0,
+        max_operations: int = 100,
+    ) -> None:
         super().__init__(
             schema,
             allowed_origins=allowed_origins,
             graphql_ide="graphiql",
             keep_alive=True,
             keep_alive_interval=15,
-            connection_init_wait_timeout=timedelta(seconds=10),
-            max_subscriptions_per_connection=100,
+            # A socket that never says connection_init holds a connection for nothing.
+            connection_init_wait_timeout=timedelta(seconds=init_timeout),
+            # Operations in flight on one socket (subscriptions, and queries or
+            # mutations sent over it), each of which holds a task and a broker queue.
+            max_subscriptions_per_connection=max_operations,
             # Clients authenticate with a Bearer header, never a cookie, so a cross-site
             # form post (the CSRF risk of multipart requests) carries no credentials.
             multipart_uploads_enabled=True,

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     CheckConstraint,
+    Double,
     Enum,
     ForeignKey,
     Index,
@@ -162,3 +163,20 @@ class Share(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateHit(Base):
+    """One counted hit of a rate-limit key (a login attempt, a prompt), kept in the
+    database so that every process counts the same hits. Rows past `expires_at` (Unix
+    seconds) no longer count and are pruned."""
+
+    __tablename__ = "rate_hits"
+    __table_args__ = (
+        Index("ix_rate_hits_key", "key", "expires_at"),
+        Index("ix_rate_hits_expires", "expires_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[float] = mapped_column(Double)

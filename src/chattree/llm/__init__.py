@@ -1,6 +1,7 @@
 """The model server: an aiohttp client for OpenAI-compatible chat completions."""
 
 from chattree.llm.client import ChatMessage, Delta, ModelClient, Timeouts, normalize_base_url
+from chattree.llm.retry import Retries
 from chattree.llm.sse import SSEParser
 from chattree.llm.think import ThinkSplitter, split_think
 
@@ -8,6 +9,7 @@ __all__ = [
     "ChatMessage",
     "Delta",
     "ModelClient",
+    "Retries",
     "SSEParser",
     "ThinkSplitter",
     "Timeouts",

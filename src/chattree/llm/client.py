@@ -18,6 +18,13 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from chattree.errors import UpstreamError
+from chattree.llm.retry import (
+    RETRYABLE_STATUSES,
+    Retries,
+    RetryableStatus,
+    parse_retry_after,
+    retrying,
+)
 from chattree.llm.sse import SSEParser, error_message, shorten
 from chattree.llm.think import ThinkSplitter, split_think
 
@@ -39,11 +46,14 @@ class Delta:
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Seconds. Generation has no total limit: a long answer that keeps flowing is fine."""
+    """Seconds."""
 
     connect: float = 10.0
     first_token: float = 120.0  # from sending the request; covers loading the model
     idle: float = 60.0  # between two reads once tokens flow
+    # A whole reply, from its request to its last token: a model that never stops (a
+    # repetition loop, say) would otherwise hold a stream and its row forever.
+    total: float = 600.0
 
 
 def normalize_base_url(url: str) -> str:
@@ -62,12 +72,14 @@ class ModelClient:
         base_url: str,
         api_key: str = "",
         timeouts: Timeouts = Timeouts(),  # frozen, so one shared default is safe
+        retries: Retries | None = None,
         models_ttl: float = 30.0,
     ) -> None:
         self._session = session
         self._base_url = normalize_base_url(base_url)
         self._api_key = api_key
         self.timeouts = timeouts
+        self.retries = retries or Retries()
         self._models_ttl = models_ttl
         self._models: list[str] | None = None
         self._models_expire = 0.0
@@ -121,18 +133,21 @@ class ModelClient:
         is how the model server learns to stop generating.
         """
         loop = asyncio.get_running_loop()
-        first_token_at = loop.time() + self.timeouts.first_token
-        response = await self._send(
-            "POST",
-            "/chat/completions",
-            {
-                "model": model,
-                "messages": [message_json(message) for message in messages],
-                "stream": True,
-                "stream_options": {"include_usage": True},
-            },
+        started = loop.time()
+        first_token_at = started + min(self.timeouts.first_token, self.timeouts.total)
+        ends_at = started + self.timeouts.total
+        body = {
+            "model": model,
+            "messages": [message_json(message) for message in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        response = await retrying(
+            lambda: self._send(
+                "POST", "/chat/completions", body, deadline=first_token_at, late=self._no_token()
+            ),
+            self.retries,
             deadline=first_token_at,
-            late=self._no_token(),
         )
         parser = SSEParser()
         splitter = ThinkSplitter()
@@ -143,7 +158,7 @@ class ModelClient:
             while not parser.done:
                 deadline = loop.time() + self.timeouts.idle if flowing else first_token_at
                 try:
-                    async with asyncio.timeout_at(deadline):
+                    async with asyncio.timeout_at(min(deadline, ends_at)):
                         data = await response.content.readany()
                 except aiohttp.ClientError as exc:
                     if finish_reason is not None:
@@ -152,7 +167,9 @@ class ModelClient:
                 except TimeoutError as exc:
                     if finish_reason is not None:
                         break
-                    raise UpstreamError(self._stalled() if flowing else self._no_token()) from exc
+                    raise UpstreamError(
+                        self._late(flowing, overdue=loop.time() >= ends_at)
+                    ) from exc
                 for chunk in parser.feed(data) if data else parser.end():
                     content, reasoning, finish = read_chunk(chunk)
                     flowing = flowing or bool(content or reasoning)
@@ -203,7 +220,11 @@ class ModelClient:
         """The JSON body of a 2xx answer that must arrive, whole, within `wait` seconds."""
         late = f"model server did not answer within {wait:g} s"
         deadline = asyncio.get_running_loop().time() + wait
-        response = await self._send(method, path, payload, deadline=deadline, late=late)
+        response = await retrying(
+            lambda: self._send(method, path, payload, deadline=deadline, late=late),
+            self.retries,
+            deadline=deadline,
+        )
         try:
             async with asyncio.timeout_at(deadline):
                 raw = await response.read()
@@ -234,7 +255,7 @@ class ModelClient:
         deadline: float,
         late: str,
     ) -> aiohttp.ClientResponse:
-        """The response to a request, once its headers arrived with a 2xx status."""
+        """The response to one request, once its headers arrived with a 2xx status."""
         connect = self.timeouts.connect
         try:
             async with asyncio.timeout_at(deadline):
@@ -271,7 +292,19 @@ class ModelClient:
             detail = None
         detail = detail or shorten(text) or response.reason or ""
         status = f"model server answered HTTP {response.status}"
-        raise UpstreamError(f"{status}: {detail}" if detail else status)
+        message = f"{status}: {detail}" if detail else status
+        if response.status in RETRYABLE_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise RetryableStatus(message, retry_after=retry_after)
+        raise UpstreamError(message)
+
+    def _late(self, flowing: bool, *, overdue: bool) -> str:
+        if overdue:
+            return (
+                f"the reply took longer than {self.timeouts.total:g} s "
+                "(MODEL_MAX_REPLY_SECONDS) and was stopped"
+            )
+        return self._stalled() if flowing else self._no_token()
 
     def _no_token(self) -> str:
         return f"model server sent no token within {self.timeouts.first_token:g} s"

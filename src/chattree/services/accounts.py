@@ -11,7 +11,7 @@ from chattree.db.engine import Database
 from chattree.db.models import User
 from chattree.errors import Conflict, InvalidInput, Unauthenticated
 from chattree.services.passwords import hash_password, verify_password
-from chattree.services.ratelimit import SlidingWindow
+from chattree.services.ratelimit import Limiter
 from chattree.services.text import check_text, storable
 from chattree.services.tokens import Claims, TokenSigner
 
@@ -28,8 +28,8 @@ class Accounts:
         db: Database,
         signer: TokenSigner,
         use_hash: bool,
-        login_limiter: SlidingWindow,
-        register_limiter: SlidingWindow,
+        login_limiter: Limiter,
+        register_limiter: Limiter,
     ) -> None:
         self.db = db
         self.signer = signer
@@ -45,7 +45,7 @@ class Accounts:
     async def register(self, *, username: str, password: str, client: str) -> User:
         check_username(username)
         check_password(password, argument="password")
-        self.register_limiter.hit(f"addr:{client}")
+        await self.register_limiter.hit(f"register:addr:{client}")
         user = User(
             username=username,
             password=await hash_password(password, use_hash=self.use_hash),
@@ -59,7 +59,7 @@ class Accounts:
         return user
 
     async def login(self, *, username: str, password: str, client: str) -> User:
-        self.login_limiter.hit(f"user:{username[:64]}", f"addr:{client}")
+        await self.login_limiter.hit(f"login:user:{username[:64]}", f"login:addr:{client}")
         user = None
         # A name that breaks the rules names nobody (and may not even be encodable).
         if USERNAME.fullmatch(username):

@@ -20,6 +20,48 @@ from typing import Any
 from aiohttp import web
 
 
+class Gate:
+    """Holds a stream's token chunks until the test lets them through: one at a time
+    (`release`), or all that remain (`open`). Tests synchronise on it instead of on time.
+
+    `sent` counts the chunks that passed; `wait_sent(n)` returns once n have.
+    """
+
+    def __init__(self, allowed: int = 0) -> None:
+        self.allowed = allowed  # chunks that may pass without waiting
+        self.opened = False
+        self.sent = 0
+        self._pulse = asyncio.Event()
+
+    def release(self, n: int = 1) -> None:
+        self.allowed += n
+        self._changed()
+
+    def open(self) -> None:
+        self.opened = True
+        self._changed()
+
+    async def passage(self) -> None:
+        """Waits for this chunk's turn."""
+        while not (self.opened or self.sent < self.allowed):
+            await self._wait()
+        self.sent += 1
+        self._changed()
+
+    async def wait_sent(self, n: int, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.sent < n:
+                await self._wait()
+
+    async def _wait(self) -> None:
+        pulse = self._pulse
+        await pulse.wait()
+
+    def _changed(self) -> None:
+        self._pulse.set()
+        self._pulse = asyncio.Event()
+
+
 @dataclass
 class Reply:
     """How the server answers one streaming request.
@@ -43,6 +85,7 @@ class Reply:
     finish_reason: str = "stop"
     send_done: bool = True  # False: end the body after finish_reason without [DONE]
     chunk_size: int | None = None  # characters per chunk; None: word-like tokens
+    gate: Gate | None = None  # each token chunk waits for the gate first
 
 
 def echo(last_user_message: str) -> Reply:
@@ -310,6 +353,8 @@ class FakeModelServer:
                 wait = reply.delay if index else reply.first_delay
                 if wait:
                     await asyncio.sleep(wait)
+                if reply.gate is not None:
+                    await reply.gate.passage()
                 await response.write(chunk(deltas[index]))
             await response.write(chunk({}, reply.finish_reason))
             if usage:

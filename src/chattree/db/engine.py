@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -15,7 +16,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from chattree.db.failures import unavailable
 from chattree.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -34,16 +38,31 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: committed when the block ends, rolled back if it raises."""
-        async with self._writes.begin() as session:
-            yield session
+        with translated_outages():
+            async with self._writes.begin() as session:
+                yield session
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
-        async with self._reads() as session:
-            yield session
+        with translated_outages():
+            async with self._reads() as session:
+                yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@contextmanager
+def translated_outages() -> Iterator[None]:
+    """Raises StorageUnavailable for a database that cannot serve (see db.failures)."""
+    try:
+        yield
+    except Exception as exc:
+        failure = unavailable(exc)
+        if failure is None:
+            raise
+        log.warning("database unavailable: %s (%s: %s)", failure, type(exc).__name__, exc)
+        raise failure from exc
 
 
 def create_database(settings: Settings, **engine_options: Any) -> Database:

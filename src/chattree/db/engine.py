@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -61,7 +62,9 @@ def translated_outages() -> Iterator[None]:
         failure = unavailable(exc)
         if failure is None:
             raise
-        log.warning("database unavailable: %s (%s: %s)", failure, type(exc).__name__, exc)
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        # One line: SQLAlchemy's own text would add the statement and its parameters.
+        log.warning("database unavailable: %s (%s: %s)", failure, type(cause).__name__, cause)
         raise failure from exc
 
 

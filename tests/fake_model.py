@@ -19,12 +19,16 @@ from typing import Any
 
 from aiohttp import web
 
+# Seconds the wait_for_* helpers allow: a bound for a broken server, never a measure, so
+# generous enough that a heavily loaded machine does not reach it.
+WAIT = 30.0
+
 
 class Gate:
     """Holds a stream's token chunks until the test lets them through: one at a time
     (`release`), or all that remain (`open`). Tests synchronise on it instead of on time.
 
-    `sent` counts the chunks that passed; `wait_sent(n)` returns once n have.
+    `sent` counts the chunks that passed.
     """
 
     def __init__(self, allowed: int = 0) -> None:
@@ -47,11 +51,6 @@ class Gate:
             await self._wait()
         self.sent += 1
         self._changed()
-
-    async def wait_sent(self, n: int, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            while self.sent < n:
-                await self._wait()
 
     async def _wait(self) -> None:
         pulse = self._pulse
@@ -177,18 +176,18 @@ class FakeModelServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def wait_for_requests(self, n: int, timeout: float = 5.0) -> None:
+    async def wait_for_requests(self, n: int, timeout: float = WAIT) -> None:
         """Until at least n chat requests have been received."""
         await self._until(lambda: len(self.requests) >= n, timeout)
 
-    async def wait_for_streams(self, n: int = 1, timeout: float = 5.0) -> None:
+    async def wait_for_streams(self, n: int = 1, timeout: float = WAIT) -> None:
         """Until at least n streams have started (their headers and role chunk sent)."""
         await self._until(lambda: self.streams_started >= n, timeout)
 
-    async def wait_for_disconnects(self, n: int = 1, timeout: float = 5.0) -> None:
+    async def wait_for_disconnects(self, n: int = 1, timeout: float = WAIT) -> None:
         await self._until(lambda: self.disconnects >= n, timeout)
 
-    async def wait_for_stream(self, timeout: float = 10.0) -> None:
+    async def wait_for_stream(self, timeout: float = WAIT) -> None:
         """Until a stream has started, then re-arms for the next one."""
         await asyncio.wait_for(self.stream_started.wait(), timeout)
         self.stream_started.clear()

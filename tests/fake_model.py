@@ -19,6 +19,47 @@ from typing import Any
 
 from aiohttp import web
 
+# Seconds the wait_for_* helpers allow: a bound for a broken server, never a measure, so
+# generous enough that a heavily loaded machine does not reach it.
+WAIT = 30.0
+
+
+class Gate:
+    """Holds a stream's token chunks until the test lets them through: one at a time
+    (`release`), or all that remain (`open`). Tests synchronise on it instead of on time.
+
+    `sent` counts the chunks that passed.
+    """
+
+    def __init__(self, allowed: int = 0) -> None:
+        self.allowed = allowed  # chunks that may pass without waiting
+        self.opened = False
+        self.sent = 0
+        self._pulse = asyncio.Event()
+
+    def release(self, n: int = 1) -> None:
+        self.allowed += n
+        self._changed()
+
+    def open(self) -> None:
+        self.opened = True
+        self._changed()
+
+    async def passage(self) -> None:
+        """Waits for this chunk's turn."""
+        while not (self.opened or self.sent < self.allowed):
+            await self._wait()
+        self.sent += 1
+        self._changed()
+
+    async def _wait(self) -> None:
+        pulse = self._pulse
+        await pulse.wait()
+
+    def _changed(self) -> None:
+        self._pulse.set()
+        self._pulse = asyncio.Event()
+
 
 @dataclass
 class Reply:
@@ -45,6 +86,7 @@ class Reply:
     finish_reason: str = "stop"
     send_done: bool = True  # False: end the body after finish_reason without [DONE]
     chunk_size: int | None = None  # characters per chunk; None: word-like tokens
+    gate: Gate | None = None  # each token chunk waits for the gate first
     endless: bool = False  # after the content, repeat it every `delay` s until the client goes
     refused: int = field(default=0, init=False)  # non-200 answers given so far
 
@@ -148,18 +190,18 @@ class FakeModelServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def wait_for_requests(self, n: int, timeout: float = 5.0) -> None:
+    async def wait_for_requests(self, n: int, timeout: float = WAIT) -> None:
         """Until at least n chat requests have been received."""
         await self._until(lambda: len(self.requests) >= n, timeout)
 
-    async def wait_for_streams(self, n: int = 1, timeout: float = 5.0) -> None:
+    async def wait_for_streams(self, n: int = 1, timeout: float = WAIT) -> None:
         """Until at least n streams have started (their headers and role chunk sent)."""
         await self._until(lambda: self.streams_started >= n, timeout)
 
-    async def wait_for_disconnects(self, n: int = 1, timeout: float = 5.0) -> None:
+    async def wait_for_disconnects(self, n: int = 1, timeout: float = WAIT) -> None:
         await self._until(lambda: self.disconnects >= n, timeout)
 
-    async def wait_for_stream(self, timeout: float = 10.0) -> None:
+    async def wait_for_stream(self, timeout: float = WAIT) -> None:
         """Until a stream has started, then re-arms for the next one."""
         await asyncio.wait_for(self.stream_started.wait(), timeout)
         self.stream_started.clear()
@@ -329,6 +371,8 @@ class FakeModelServer:
                 wait = reply.delay if index else reply.first_delay
                 if wait:
                     await asyncio.sleep(wait)
+                if reply.gate is not None:
+                    await reply.gate.passage()
                 await response.write(chunk(deltas[index]))
             await response.write(chunk({}, reply.finish_reason))
             if usage:

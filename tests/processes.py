@@ -222,7 +222,7 @@ class Stream:
     def text(self) -> str:
         return ws.content_of(self.events)
 
-    async def next(self, timeout: float = 10.0) -> dict[str, Any] | None:
+    async def next(self, timeout: float = ws.TIMEOUT) -> dict[str, Any] | None:
         """The next event, or None once the server completed the subscription."""
         data = await self.operation.next(timeout)
         if data is None:
@@ -231,7 +231,7 @@ class Stream:
         self.events.append(event)
         return event
 
-    async def until_text(self, min_chars: int = 1, timeout: float = 10.0) -> str:
+    async def until_text(self, min_chars: int = 1, timeout: float = ws.TIMEOUT) -> str:
         """Reads events until at least `min_chars` of content arrived."""
         async with asyncio.timeout(timeout):
             while len(self.text) < min_chars:

@@ -231,6 +231,8 @@ def test_sqlite_path_is_the_database_file_of_a_sqlite_url(tmp_path: Path) -> Non
     db_file = tmp_path / "x.db"
     settings = Settings.from_env({"DB_URL": f"sqlite+aiosqlite:///{db_file}"})
     assert settings.sqlite_path() == db_file
+    read_only = f"sqlite+aiosqlite:///file:{db_file}?mode=ro&uri=true"
+    assert Settings.from_env({"DB_URL": read_only}).sqlite_path() == db_file
     assert Settings.from_env({"DB_URL": "sqlite+aiosqlite:///:memory:"}).sqlite_path() is None
     postgres = Settings.from_env({"DB_URL": "postgresql+asyncpg://u@h/d"})
     assert postgres.sqlite_path() is None

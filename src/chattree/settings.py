@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -151,9 +152,13 @@ class Settings:
     def sqlite_path(self) -> Path | None:
         """The database file when DB_URL is SQLite on disk, else None."""
         url = make_url(self.db_url)
-        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        database = url.database
+        if url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
             return None
-        return Path(url.database)
+        if url.query.get("uri") == "true" and database.startswith("file:"):
+            # A URI filename, e.g. file:/srv/chattree.db?mode=ro&uri=true: the path only.
+            return Path(urlsplit(database).path)
+        return Path(database)
 
 
 class Reader:

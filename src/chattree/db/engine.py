@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,7 +17,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from chattree.db.failures import unavailable
 from chattree.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # asyncpg prepares every statement and keeps it for the life of the connection. After
 # five runs PostgreSQL may switch a prepared statement to a generic plan, costed for the
@@ -42,16 +47,33 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: committed when the block ends, rolled back if it raises."""
-        async with self._writes.begin() as session:
-            yield session
+        with translated_outages():
+            async with self._writes.begin() as session:
+                yield session
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
-        async with self._reads() as session:
-            yield session
+        with translated_outages():
+            async with self._reads() as session:
+                yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@contextmanager
+def translated_outages() -> Iterator[None]:
+    """Raises StorageUnavailable for a database that cannot serve (see db.failures)."""
+    try:
+        yield
+    except Exception as exc:
+        failure = unavailable(exc)
+        if failure is None:
+            raise
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        # One line: SQLAlchemy's own text would add the statement and its parameters.
+        log.warning("database unavailable: %s (%s: %s)", failure, type(cause).__name__, cause)
+        raise failure from exc
 
 
 def create_database(settings: Settings, **engine_options: Any) -> Database:

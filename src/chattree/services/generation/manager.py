@@ -19,7 +19,7 @@ from chattree.broker import Broker, Event, Notice, NoticeKind
 from chattree.db import tree
 from chattree.db.engine import Database
 from chattree.db.models import Message, Role, Status
-from chattree.errors import InvalidInput, NotFound, UpstreamError
+from chattree.errors import InvalidInput, NotFound, StorageUnavailable, UpstreamError
 from chattree.llm import ChatMessage, ModelClient
 from chattree.services.generation import rows
 from chattree.services.generation.context import fit_context
@@ -303,5 +303,7 @@ class GenerationManager:
                     next_beat = now + settings.heartbeat_interval
                     await self._heartbeat()
                     await self.sweep()
+            except StorageUnavailable as exc:
+                log.warning("keeping reply rows current failed (%s); retrying", exc)
             except Exception:
                 log.exception("keeping reply rows current failed; retrying")

@@ -7,8 +7,8 @@ session, the broker and the generation manager, and closes them on shutdown.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import aiohttp
 from sqlalchemy import text
@@ -26,7 +26,7 @@ from chattree.broker import Broker, MemoryBroker
 from chattree.db.engine import create_database
 from chattree.db.migrate import upgrade
 from chattree.db.secrets import shared_secret
-from chattree.llm import ModelClient, Timeouts
+from chattree.llm import create_model_client
 from chattree.services.accounts import Accounts
 from chattree.services.bundle import Services
 from chattree.services.conversations import Conversations
@@ -36,6 +36,10 @@ from chattree.services.tokens import TokenSigner
 from chattree.settings import Settings
 
 log = logging.getLogger("chattree")
+
+# Something that runs beside the app: entered before its services open, left after they
+# close (the demo's model server, the start-up check of the model server).
+Companion = Callable[[], AbstractAsyncContextManager[object]]
 
 
 def create_broker(settings: Settings) -> Broker:
@@ -57,16 +61,7 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
     try:
         await upgrade(db)
         secret = settings.signature or await shared_secret(db, "jwt")
-        client = ModelClient(
-            session=http,
-            base_url=settings.model_base_url,
-            api_key=settings.model_api_key,
-            timeouts=Timeouts(
-                connect=settings.model_connect_timeout,
-                first_token=settings.model_first_token_timeout,
-                idle=settings.model_idle_timeout,
-            ),
-        )
+        client = create_model_client(settings, http)
         await broker.start()
         generations = GenerationManager(db=db, client=client, broker=broker, settings=settings)
         await generations.start()
@@ -112,14 +107,18 @@ def warn_about(settings: Settings) -> None:
         )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, companions: Sequence[Companion] = ()
+) -> Starlette:
     settings = settings or Settings.from_env()
     schema = build_schema(max_depth=settings.max_query_depth)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with running_services(settings) as services:
-            app.state.services = services
+        async with AsyncExitStack() as stack:
+            for companion in companions:
+                await stack.enter_async_context(companion())
+            app.state.services = await stack.enter_async_context(running_services(settings))
             yield
 
     graphql = GraphQLView(schema, allowed_origins=settings.cors_origins)

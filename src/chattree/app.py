@@ -1,4 +1,5 @@
-"""The ASGI application: /graphql (HTTP and websocket), /healthz, /readyz, /docs.
+"""The ASGI application: /graphql (HTTP, websocket and GraphiQL), /static (GraphiQL's
+assets), /healthz, /readyz, /docs.
 
 `create_app()` builds it; the lifespan creates the engine, the model client's HTTP
 session, the broker and the generation manager, and closes them on shutdown.
@@ -17,11 +18,12 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from chattree.api.body_limit import BodyLimit
 from chattree.api.schema import build_schema
-from chattree.api.view import GraphQLView
+from chattree.api.view import STATIC, GraphQLView
 from chattree.broker import Broker, MemoryBroker
 from chattree.db.engine import create_database
 from chattree.db.migrate import upgrade
@@ -146,6 +148,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/docs", docs),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[
             Middleware(

@@ -88,9 +88,10 @@ def reasoning(position: Position) -> str:
     return (
         f"I was sent {system}{plural(position.user_turns, 'user message')} and "
         f"{plural(position.assistant_turns, 'earlier reply', 'earlier replies')}, so my "
-        f"reply sits at depth {position.depth}. I remember "
-        f"{plural(position.versions, 'version')} of the last user message after this "
-        f"history, and this is my answer number {position.answer} to exactly these messages."
+        f"reply sits at depth {position.depth}. After this same history I have seen "
+        f"{plural(position.versions, 'different last message')} (more than one means an "
+        f"edit), and I answered exactly these messages "
+        f"{plural(position.answer - 1, 'time')} before (any means a regeneration)."
     )
 
 

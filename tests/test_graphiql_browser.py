@@ -1,6 +1,7 @@
 """GraphiQL in headless Chromium, with every other host unreachable, against the real app
 and the demo model: the page renders, signs in from a register mutation, runs a query,
-and shows a subscription's tokens arriving. Screenshots go to tests/artifacts/.
+shows a subscription's tokens arriving, signs out, signs in again from a login, and
+notices the account's deletion. Screenshots go to tests/artifacts/.
 
 The browser is driven by tests/js/graphiql.mjs (playwright-core, with Debian's Chromium:
 a test tool's own browser download cannot work offline)."""
@@ -119,4 +120,4 @@ async def test_graphiql_signs_in_queries_and_streams_with_no_other_host_reachabl
             print(f"GraphiQL screenshot: {line.removeprefix('screenshot ')}")
     assert process.returncode == 0, f"{said}\n{errors}"
     assert said[:4] == ["rendered", "signed-in", "query", "first-event"], said
-    assert said[-2:] == ["signed-out", "ok"], said
+    assert said[-4:] == ["signed-out", "logged-in", "deleted", "ok"], said

@@ -16,6 +16,7 @@ import { chromium } from "playwright-core";
 const [url, username, artifacts] = process.argv.slice(2);
 const origin = new URL(url).origin;
 const STEP_TIMEOUT = 60_000;
+const PASSWORD = "a long passphrase";
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 const elsewhere = []; // requests to any other origin: there must be none
@@ -125,11 +126,16 @@ async function main() {
     await page.goto(`${url}/graphql`, { waitUntil: "load" });
     await page.locator(".graphiql-query-editor .CodeMirror").waitFor({ timeout: STEP_TIMEOUT });
     await page.getByText("Not signed in").waitFor({ timeout: STEP_TIMEOUT });
+    const explorer = page.getByRole("button", { name: "Show GraphiQL Explorer" });
+    await explorer.click();
+    await page.getByText("Add new").waitFor({ timeout: STEP_TIMEOUT });
+    await page.getByRole("button", { name: "Hide GraphiQL Explorer" }).click();
     say("rendered");
 
     await run(
       page,
-      `mutation { register(username: "${username}", password: "a long passphrase") { token user { username } } }`,
+      // Aliased: the page finds the token whatever the field is called in the answer.
+      `mutation { signUp: register(username: "${username}", password: "${PASSWORD}") { token } }`,
     );
     await until(page, "with a token", (text) => text.includes('"token"'));
     const shown = page.locator("#account-username");
@@ -197,6 +203,18 @@ async function main() {
     await run(page, "query { me { username } }");
     await until(page, "refusing me", (text) => text.includes("UNAUTHENTICATED"));
     say("signed-out");
+
+    await run(
+      page,
+      `mutation { login(username: "${username}", password: "${PASSWORD}") { token } }`,
+    );
+    await page.locator("#account-username").waitFor({ timeout: STEP_TIMEOUT });
+    say("logged-in");
+
+    await run(page, `mutation { deleteMe(password: "${PASSWORD}") }`);
+    await page.getByText("The account was deleted.").waitFor({ timeout: STEP_TIMEOUT });
+    await page.getByText("Not signed in").waitFor({ timeout: STEP_TIMEOUT });
+    say("deleted");
 
     if (elsewhere.length) {
       throw new Error(`the page asked other origins: ${elsewhere.join(", ")}`);

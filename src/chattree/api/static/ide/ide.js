@@ -6,7 +6,6 @@
 
 (function () {
   const TOKEN_KEY = "chattree.token";
-  const AUTH_FIELDS = ["register", "login", "changePassword"];
   const endpoint = window.location.origin + window.location.pathname;
   const websocketEndpoint = endpoint.replace(/^http/, "ws");
 
@@ -81,21 +80,38 @@
     }
   }
 
-  function tokenIn(body) {
-    const data = body && body.data;
-    if (!data) {
-      return null;
-    }
-    for (const field of AUTH_FIELDS) {
-      const payload = data[field];
-      if (payload && typeof payload.token === "string") {
-        return payload.token;
+  // Only AuthPayload (register, login, changePassword) has a token field, so any
+  // top-level field holding one, aliased or not, is a sign-in.
+  function tokenIn(data) {
+    for (const value of Object.values(data)) {
+      if (value && typeof value.token === "string") {
+        return value.token;
       }
     }
     return null;
   }
 
-  // fetch, watching JSON answers for a token to sign in with.
+  function refusedToken(body) {
+    return (body.errors || []).some(function (error) {
+      return error.extensions && error.extensions.code === "UNAUTHENTICATED";
+    });
+  }
+
+  // What an answer means for the page's token: a new one, an account deleted, or
+  // (after an UNAUTHENTICATED error) perhaps a token revoked elsewhere.
+  function notice(body) {
+    const data = (body && body.data) || {};
+    const found = tokenIn(data);
+    if (found) {
+      signIn(found);
+    } else if (data.deleteMe === true) {
+      signOut("The account was deleted.");
+    } else if (token && refusedToken(body)) {
+      whoAmI();
+    }
+  }
+
+  // fetch, watching JSON answers for what changes who is signed in.
   async function fetchNoticingTokens(input, init) {
     const response = await window.fetch(input, init);
     const type = response.headers.get("Content-Type") || "";
@@ -103,12 +119,7 @@
       response
         .clone()
         .json()
-        .then(function (body) {
-          const found = tokenIn(body);
-          if (found) {
-            signIn(found);
-          }
-        })
+        .then(notice)
         .catch(function () {});
     }
     return response;

@@ -41,6 +41,18 @@ async def test_the_configuration_line_never_shows_a_password(
     assert server_env["SIGNATURE"] not in result.stdout
 
 
+async def test_a_database_password_is_hidden_even_when_the_database_is_down(
+    fake_model: FakeModelServer,
+) -> None:
+    url = f"postgresql+asyncpg://chattree:hunter2secret@127.0.0.1:{free_port()}/chattree"
+    result = await chattree("check", env={"DB_URL": url, "MODEL_BASE_URL": fake_model.base_url})
+    assert result.returncode == 1
+    assert "hunter2secret" not in result.stdout + result.stderr
+    found = lines(result)
+    assert "postgresql+asyncpg://chattree:***@127.0.0.1" in found["configuration"]
+    assert found["database"].startswith("FAIL cannot connect: ")
+
+
 async def test_an_unreachable_model_server_fails_and_says_what_to_set(
     api: Api, server_env: dict[str, str]
 ) -> None:

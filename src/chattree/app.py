@@ -1,4 +1,5 @@
-"""The ASGI application: /graphql (HTTP and websocket), /healthz, /readyz, /docs.
+"""The ASGI application: /graphql (HTTP, websocket and GraphiQL), /static (GraphiQL's
+assets), /healthz, /readyz, /docs.
 
 `create_app()` builds it; the lifespan creates the engine, the model client's HTTP
 session, the broker and the generation manager, and closes them on shutdown.
@@ -7,8 +8,8 @@ session, the broker and the generation manager, and closes them on shutdown.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import aiohttp
 from sqlalchemy import text
@@ -17,7 +18,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from chattree import logs
 from chattree.api.body_limit import BodyLimit
@@ -25,12 +27,12 @@ from chattree.api.download import export_download
 from chattree.api.request_id import HEADER as REQUEST_ID_HEADER
 from chattree.api.request_id import RequestId
 from chattree.api.schema import build_schema
-from chattree.api.view import GraphQLView
+from chattree.api.view import STATIC, GraphQLView
 from chattree.broker import Broker, MemoryBroker
 from chattree.db.engine import Database, create_database
 from chattree.db.migrate import upgrade
 from chattree.db.secrets import shared_secret
-from chattree.llm import ModelClient, Timeouts
+from chattree.llm import create_model_client
 from chattree.services.accounts import Accounts
 from chattree.services.bundle import Services
 from chattree.services.conversations import Branches, Conversations
@@ -43,6 +45,10 @@ from chattree.services.tokens import TokenSigner
 from chattree.settings import Settings
 
 log = logging.getLogger("chattree")
+
+# Something that runs beside the app: entered before its services open, left after they
+# close (the demo's model server, the start-up check of the model server).
+Companion = Callable[[], AbstractAsyncContextManager[object]]
 
 
 def create_broker(settings: Settings) -> Broker:
@@ -64,17 +70,7 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
     try:
         await upgrade(db)
         secret = settings.signature or await shared_secret(db, "jwt")
-        client = ModelClient(
-            session=http,
-            base_url=settings.model_base_url,
-            api_key=settings.model_api_key,
-            timeouts=Timeouts(
-                connect=settings.model_connect_timeout,
-                first_token=settings.model_first_token_timeout,
-                idle=settings.model_idle_timeout,
-                total=settings.model_max_reply_seconds,
-            ),
-        )
+        client = create_model_client(settings, http)
         await broker.start()
         generations = GenerationManager(db=db, client=client, broker=broker, settings=settings)
         await generations.start()
@@ -145,7 +141,9 @@ def warn_about(settings: Settings) -> None:
         )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, companions: Sequence[Companion] = ()
+) -> Starlette:
     settings = settings or Settings.from_env()
     if not logging.getLogger().handlers:
         # Served as `uvicorn chattree.app:app`: uvicorn set up only its own loggers.
@@ -154,8 +152,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with running_services(settings) as services:
-            app.state.services = services
+        async with AsyncExitStack() as stack:
+            for companion in companions:
+                await stack.enter_async_context(companion())
+            app.state.services = await stack.enter_async_context(running_services(settings))
             yield
 
     graphql = GraphQLView(
@@ -189,6 +189,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/docs", docs),
             Route("/export", export_download),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[
             # Outermost, so that every response and log line has an id, refusals included.

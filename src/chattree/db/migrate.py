@@ -9,6 +9,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -68,3 +70,13 @@ async def upgrade(db: Database, revision: str = "head") -> None:
     async with db.engine.connect() as connection, migration_lock(connection):
         await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
         await connection.commit()
+
+
+async def revisions(db: Database) -> tuple[set[str], set[str]]:
+    """(the revisions the database is at, the heads of the migrations shipped here)."""
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    async with db.engine.connect() as connection:
+        current = await connection.run_sync(
+            lambda sync: set(MigrationContext.configure(sync).get_current_heads())
+        )
+    return current, heads

@@ -27,6 +27,7 @@ from chattree.llm.retry import (
 )
 from chattree.llm.sse import SSEParser, error_message, shorten
 from chattree.llm.think import ThinkSplitter, split_think
+from chattree.settings import Settings
 
 CUT_STREAM = "model server closed the stream before finishing"
 
@@ -311,6 +312,21 @@ class ModelClient:
 
     def _stalled(self) -> str:
         return f"model server stalled for {self.timeouts.idle:g} s"
+
+
+def create_model_client(settings: Settings, session: aiohttp.ClientSession) -> ModelClient:
+    """The client of the configured model server, on the caller's HTTP session."""
+    return ModelClient(
+        session=session,
+        base_url=settings.model_base_url,
+        api_key=settings.model_api_key,
+        timeouts=Timeouts(
+            connect=settings.model_connect_timeout,
+            first_token=settings.model_first_token_timeout,
+            idle=settings.model_idle_timeout,
+            total=settings.model_max_reply_seconds,
+        ),
+    )
 
 
 def message_json(message: ChatMessage) -> dict[str, str]:

@@ -46,17 +46,9 @@ class Accounts:
         check_username(username)
         check_password(password, argument="password")
         await self.register_limiter.hit(f"register:addr:{client}")
-        user = User(
-            username=username,
-            password=await hash_password(password, use_hash=self.use_hash),
-            token_version=0,
+        return await create_user(
+            db=self.db, username=username, password=password, use_hash=self.use_hash
         )
-        try:
-            async with self.db.transaction() as session:
-                session.add(user)
-        except IntegrityError:
-            raise Conflict(f"the username {username!r} is taken") from None
-        return user
 
     async def login(self, *, username: str, password: str, client: str) -> User:
         await self.login_limiter.hit(f"login:user:{username[:64]}", f"login:addr:{client}")
@@ -160,3 +152,21 @@ async def password_matches(password: str, stored: str | None) -> bool:
     if len(password) > MAX_PASSWORD or not storable(password):
         return await verify_password("", None)
     return await verify_password(password, stored)
+
+
+async def create_user(*, db: Database, username: str, password: str, use_hash: bool) -> User:
+    """A new account. Registration calls it behind its rate limit; operators call it
+    through `chattree create-user`."""
+    check_username(username)
+    check_password(password, argument="password")
+    user = User(
+        username=username,
+        password=await hash_password(password, use_hash=use_hash),
+        token_version=0,
+    )
+    try:
+        async with db.transaction() as session:
+            session.add(user)
+    except IntegrityError:
+        raise Conflict(f"the username {username!r} is taken") from None
+    return user

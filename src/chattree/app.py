@@ -1,4 +1,5 @@
-"""The ASGI application: /graphql (HTTP and websocket), /healthz, /readyz, /docs.
+"""The ASGI application: /graphql (HTTP and websocket), /graphql/stream (SSE), /healthz,
+/readyz, /docs.
 
 `create_app()` builds it; the lifespan creates the engine, the model client's HTTP
 session, the broker and the generation manager, and closes them on shutdown.
@@ -21,7 +22,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from chattree.api.body_limit import BodyLimit
 from chattree.api.schema import build_schema
-from chattree.api.view import GraphQLView
+from chattree.api.view import STREAM_PROTOCOLS, GraphQLView
 from chattree.broker import Broker, MemoryBroker
 from chattree.db.engine import create_database
 from chattree.db.migrate import upgrade
@@ -123,6 +124,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
 
     graphql = GraphQLView(schema, allowed_origins=settings.cors_origins)
+    stream = GraphQLView(
+        schema, allowed_origins=settings.cors_origins, protocols=STREAM_PROTOCOLS, graphql_ide=None
+    )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -144,6 +148,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/graphql/stream", stream, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/docs", docs),
@@ -153,7 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type"],
+                allow_headers=["Authorization", "Content-Type", "Accept"],
                 max_age=600,
             ),
             # Room for the longest message a client may send, JSON-escaped, and the query.

@@ -1,0 +1,45 @@
+"""Runs the Node.js clients of tests/js against a running server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import IN_CI
+
+JS = Path(__file__).parent / "js"
+
+
+def require_node_modules(package: str) -> None:
+    """Skips (fails in CI) when Node.js or the package is missing: `npm ci` in tests/js."""
+    if shutil.which("node") is None or not (JS / "node_modules" / package).is_dir():
+        reason = f"Node.js with {package} is needed: run `npm ci` in {JS}"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+async def run_script(script: str, *args: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The JSON lines a script of tests/js printed; fails if it exits non-zero."""
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(JS / script),
+        *args,
+        cwd=JS,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            out, err = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode == 0, err.decode()
+    return [json.loads(line) for line in out.decode().splitlines() if line.strip()]

@@ -290,3 +290,22 @@ def test_registrations_per_hour_defaults_to_30_and_must_be_positive() -> None:
     assert Settings.from_env({"REGISTRATIONS_PER_HOUR": "5"}).registrations_per_hour == 5
     with pytest.raises(SettingsError, match="REGISTRATIONS_PER_HOUR"):
         Settings.from_env({"REGISTRATIONS_PER_HOUR": "0"})
+
+
+def test_metrics_are_off_by_default_and_a_token_protects_them() -> None:
+    assert Settings.from_env({}).metrics is False
+    settings = Settings.from_env({"METRICS": "on", "METRICS_TOKEN": "t" * 16})
+    assert settings.metrics is True and settings.metrics_token == "t" * 16
+    assert "t" * 16 not in repr(settings)
+
+
+def test_a_metrics_token_without_metrics_on_names_both_variables() -> None:
+    with pytest.raises(SettingsError, match="METRICS_TOKEN") as raised:
+        Settings.from_env({"METRICS_TOKEN": "t" * 16})
+    assert "METRICS=on" in str(raised.value)
+
+
+def test_a_short_metrics_token_is_refused_without_repeating_it() -> None:
+    with pytest.raises(SettingsError, match="METRICS_TOKEN") as raised:
+        Settings.from_env({"METRICS": "on", "METRICS_TOKEN": "hunter2"})
+    assert "hunter2" not in str(raised.value)

@@ -1,5 +1,5 @@
 """The ASGI application: /graphql (HTTP and websocket), /graphql/stream (SSE), /healthz,
-/readyz, /docs.
+/readyz, /metrics, /docs.
 
 `create_app()` builds it; the lifespan creates the engine, the model client's HTTP
 session, the broker and the generation manager, and closes them on shutdown.
@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from chattree.api.body_limit import BodyLimit
+from chattree.api.metrics import metrics_endpoint
 from chattree.api.schema import build_schema
 from chattree.api.view import STREAM_PROTOCOLS, GraphQLView
 from chattree.broker import Broker, MemoryBroker
@@ -28,6 +29,7 @@ from chattree.db.engine import create_database
 from chattree.db.migrate import upgrade
 from chattree.db.secrets import shared_secret
 from chattree.llm import ModelClient, Timeouts
+from chattree.metrics import Metrics
 from chattree.services.accounts import Accounts
 from chattree.services.bundle import Services
 from chattree.services.conversations import Conversations
@@ -48,7 +50,7 @@ def create_broker(settings: Settings) -> Broker:
 
 
 @asynccontextmanager
-async def running_services(settings: Settings) -> AsyncIterator[Services]:
+async def running_services(settings: Settings, metrics: Metrics) -> AsyncIterator[Services]:
     """Everything a server process needs, opened in order and closed in reverse."""
     warn_about(settings)
     db = create_database(settings)
@@ -67,9 +69,15 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
                 first_token=settings.model_first_token_timeout,
                 idle=settings.model_idle_timeout,
             ),
+            on_error=lambda request: metrics.upstream_errors.labels(request).inc(),
         )
         await broker.start()
-        generations = GenerationManager(db=db, client=client, broker=broker, settings=settings)
+        manager = GenerationManager(
+            db=db, client=client, broker=broker, settings=settings, metrics=metrics
+        )
+        generations = manager
+        metrics.watch_subscriptions(lambda: manager.followers)
+        metrics.watch_pool(db.engine.pool)
         await generations.start()
         yield Services(
             settings=settings,
@@ -91,6 +99,7 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
             conversations=Conversations(
                 db=db, client=client, generations=generations, settings=settings
             ),
+            metrics=metrics,
         )
     finally:
         if generations is not None:
@@ -116,10 +125,11 @@ def warn_about(settings: Settings) -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     schema = build_schema(max_depth=settings.max_query_depth)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with running_services(settings) as services:
+        async with running_services(settings, metrics) as services:
             app.state.services = services
             yield
 
@@ -152,6 +162,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/docs", docs),
+            Route("/metrics", metrics_endpoint),
         ],
         middleware=[
             Middleware(

@@ -14,7 +14,7 @@ from sqlalchemy.exc import ArgumentError
 T = TypeVar("T")
 
 # Their values may hold credentials, so errors name them without repeating the value.
-SECRET_VARIABLES = frozenset({"DB_URL", "SIGNATURE", "MODEL_API_KEY"})
+SECRET_VARIABLES = frozenset({"DB_URL", "SIGNATURE", "MODEL_API_KEY", "METRICS_TOKEN"})
 
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -48,6 +48,9 @@ class Settings:
     log_level: str = "INFO"
     # Browser origins allowed to call the API from other sites (HTTP and websockets).
     cors_origins: tuple[str, ...] = ()
+    # /metrics: served only when on; with a token, only to `Authorization: Bearer <token>`.
+    metrics: bool = False
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -91,7 +94,13 @@ class Settings:
             ),
             log_level=env.get("LOG_LEVEL", cls.log_level, log_level),
             cors_origins=env.get("CORS_ORIGINS", cls.cors_origins, origins),
+            metrics=env.get("METRICS", cls.metrics, parse_bool),
+            metrics_token=env.get("METRICS_TOKEN", None, metrics_token),
         )
+        if settings.metrics_token is not None and not settings.metrics:
+            raise SettingsError(
+                "METRICS_TOKEN is set but METRICS is off: set METRICS=on to serve /metrics"
+            )
         if settings.stale_after <= settings.heartbeat_interval:
             raise SettingsError(
                 f"STALE_AFTER ({settings.stale_after}) must be longer than "
@@ -174,6 +183,12 @@ def positive_float(raw: str) -> float:
 def parse_secret(raw: str) -> str:
     if len(raw) < 32:
         raise ValueError("a JWT secret needs at least 32 characters")
+    return raw
+
+
+def metrics_token(raw: str) -> str:
+    if len(raw) < 16:
+        raise ValueError("a metrics token needs at least 16 characters")
     return raw
 
 

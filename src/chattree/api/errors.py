@@ -15,14 +15,28 @@ from chattree.errors import ChatTreeError, InvalidInput, RateLimited
 log = logging.getLogger("chattree.errors")
 
 
-def client_error(error: GraphQLError) -> GraphQLError:
+def root_cause(error: GraphQLError) -> Exception | None:
     original = error.original_error
     while isinstance(original, GraphQLError) and original.original_error is not None:
         original = original.original_error
+    return original
+
+
+def error_code(error: GraphQLError) -> str:
+    """The extensions.code a client sees for `error`, before or after it is mapped."""
+    original = root_cause(error)
+    if original is None or isinstance(original, GraphQLError):
+        return str((error.extensions or {}).get("code", "BAD_USER_INPUT"))
+    if isinstance(original, ChatTreeError):
+        return original.code
+    return "INTERNAL"
+
+
+def client_error(error: GraphQLError) -> GraphQLError:
+    original = root_cause(error)
     if original is None or isinstance(original, GraphQLError):
         # The request itself is invalid: syntax, unknown fields, variable types, limits.
-        code = (error.extensions or {}).get("code", "BAD_USER_INPUT")
-        return rebuild(error, error.message, {"code": code})
+        return rebuild(error, error.message, {"code": error_code(error)})
     if isinstance(original, ChatTreeError):
         extensions: dict[str, object] = {"code": original.code}
         if isinstance(original, InvalidInput) and original.argument:

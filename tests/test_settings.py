@@ -309,3 +309,25 @@ def test_a_short_metrics_token_is_refused_without_repeating_it() -> None:
     with pytest.raises(SettingsError, match="METRICS_TOKEN") as raised:
         Settings.from_env({"METRICS": "on", "METRICS_TOKEN": "hunter2"})
     assert "hunter2" not in str(raised.value)
+
+
+def test_a_direct_database_url_goes_with_a_postgresql_db_url() -> None:
+    direct = "postgresql+asyncpg://app:pw@db.internal:5432/chattree"
+    pooled = "postgresql+asyncpg://app:pw@pgbouncer.internal:6432/chattree"
+    settings = Settings.from_env({"DB_URL": pooled, "DB_DIRECT_URL": direct})
+    assert settings.db_direct_url == direct
+    assert "db.internal" not in repr(settings)
+    with pytest.raises(SettingsError, match="DB_DIRECT_URL") as raised:
+        Settings.from_env({"DB_DIRECT_URL": direct})
+    assert "PgBouncer" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite+aiosqlite:///x.db", "postgresql://app:hunter2@db/chattree", "nonsense"]
+)
+def test_a_direct_database_url_must_be_async_postgresql(url: str) -> None:
+    with pytest.raises(SettingsError, match="DB_DIRECT_URL") as raised:
+        Settings.from_env(
+            {"DB_URL": "postgresql+asyncpg://app@pooler/chattree", "DB_DIRECT_URL": url}
+        )
+    assert "hunter2" not in str(raised.value)

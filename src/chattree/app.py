@@ -26,7 +26,7 @@ from chattree.api.schema import build_schema
 from chattree.api.view import STREAM_PROTOCOLS, GraphQLView
 from chattree.broker import Broker, MemoryBroker
 from chattree.db.engine import create_database
-from chattree.db.migrate import upgrade
+from chattree.db.migrate import migrate
 from chattree.db.secrets import shared_secret
 from chattree.llm import ModelClient, Timeouts
 from chattree.metrics import Metrics
@@ -45,7 +45,7 @@ def create_broker(settings: Settings) -> Broker:
     if settings.is_postgres:
         from chattree.broker.postgres import PostgresBroker
 
-        return PostgresBroker(url=settings.db_url)
+        return PostgresBroker(url=settings.db_direct_url or settings.db_url)
     return MemoryBroker()
 
 
@@ -58,7 +58,9 @@ async def running_services(settings: Settings, metrics: Metrics) -> AsyncIterato
     broker = create_broker(settings)
     generations: GenerationManager | None = None
     try:
-        await upgrade(db)
+        # First: it refuses a transaction pooler, where migrations would fail less clearly.
+        await broker.start()
+        await migrate(settings, db)
         secret = settings.signature or await shared_secret(db, "jwt")
         client = ModelClient(
             session=http,
@@ -71,7 +73,6 @@ async def running_services(settings: Settings, metrics: Metrics) -> AsyncIterato
             ),
             on_error=lambda request: metrics.upstream_errors.labels(request).inc(),
         )
-        await broker.start()
         manager = GenerationManager(
             db=db, client=client, broker=broker, settings=settings, metrics=metrics
         )

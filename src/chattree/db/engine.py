@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,18 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from chattree.settings import Settings
+
+
+# Through a transaction pooler, consecutive statements of one client connection may run
+# on different server connections, so a statement prepared on one is unknown to the
+# next: no statement caches (asyncpg's, and SQLAlchemy's above it), and the statements
+# SQLAlchemy still prepares get names no other client can have taken.
+def pooler_connect_args() -> dict[str, Any]:
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__chattree_{uuid.uuid4().hex}__",
+    }
 
 
 class Database:
@@ -46,11 +59,17 @@ class Database:
         await self.engine.dispose()
 
 
-def create_database(settings: Settings, **engine_options: Any) -> Database:
+def create_database(settings: Settings, *, direct: bool = False, **engine_options: Any) -> Database:
+    """The database of DB_URL; with direct=True, of DB_DIRECT_URL when it is set."""
     sqlite_file = settings.sqlite_path()
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(settings.db_url, pool_pre_ping=True, **engine_options)
+    url = settings.db_url
+    if direct and settings.db_direct_url is not None:
+        url = settings.db_direct_url
+    elif settings.db_direct_url is not None:
+        engine_options.setdefault("connect_args", pooler_connect_args())
+    engine = create_async_engine(url, pool_pre_ping=True, **engine_options)
     if engine.dialect.name == "sqlite":
         configure_sqlite(engine)
     return Database(engine)

@@ -26,9 +26,17 @@ def require_node_modules(package: str) -> None:
 
 async def run_script(script: str, *args: str, timeout: float = 30.0) -> list[dict[str, Any]]:
     """The JSON lines a script of tests/js printed; fails if it exits non-zero."""
+    return await run_node([str(JS / script), *args], timeout)
+
+
+async def run_module(code: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The JSON lines an ES module printed, its imports resolved in tests/js."""
+    return await run_node(["--input-type=module", "--eval", code], timeout)
+
+
+async def run_node(args: list[str], timeout: float) -> list[dict[str, Any]]:
     process = await asyncio.create_subprocess_exec(
         "node",
-        str(JS / script),
         *args,
         cwd=JS,
         stdout=asyncio.subprocess.PIPE,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 from chattree.broker.postgres import PostgresBroker
@@ -13,7 +14,7 @@ from chattree.settings import Settings
 from tests.conftest import postgres_database
 from tests.fake_model import FakeModelServer, Reply
 from tests.harness import Api, running_server
-from tests.pgbouncer import USER, running_pgbouncer
+from tests.pgbouncer import POOL_SIZE, USER, running_pgbouncer
 from tests.ws import (
     assert_well_formed,
     connect,
@@ -61,7 +62,9 @@ async def test_replicas_behind_pgbouncer_serve_a_reply_live_across_processes(
         assert content_of(events) == (await message(second, alice, reply_id))["content"] == words
 
 
-async def test_many_concurrent_requests_through_pgbouncer_all_succeed(api: Api) -> None:
+async def test_many_concurrent_requests_through_pgbouncer_all_succeed_and_leave_nothing_behind(
+    api: Api, pooled_url: str
+) -> None:
     # More client connections than PgBouncer has server connections: each statement of
     # a client connection may run on another server connection.
     tokens = await asyncio.gather(*(api.register(f"user{i}") for i in range(6)))
@@ -75,6 +78,28 @@ async def test_many_concurrent_requests_through_pgbouncer_all_succeed(api: Api) 
         ]
         answers = await asyncio.gather(*queries)
         assert [a["me"]["username"] for a in answers] == [f"user{i}" for i in range(6)]
+    # Statements prepared under names would pile up on PgBouncer's server connections.
+    assert await prepared_statements_left(pooled_url) == [0] * POOL_SIZE
+
+
+async def prepared_statements_left(pooled_url: str) -> list[int]:
+    """Prepared statements on each server connection, as seen through the pooler."""
+    url = pooled_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    connections = [await asyncpg.connect(url, statement_cache_size=0) for _ in range(POOL_SIZE)]
+    try:
+        counts: list[int] = []
+        # One transaction per client at once: each holds a server connection of its own.
+        transactions = [connection.transaction() for connection in connections]
+        for transaction in transactions:
+            await transaction.start()
+        for connection in connections:
+            counts.append(await connection.fetchval("SELECT count(*) FROM pg_prepared_statements"))
+        for transaction in transactions:
+            await transaction.rollback()
+        return counts
+    finally:
+        for connection in connections:
+            await connection.close()
 
 
 async def test_listening_through_pgbouncer_is_refused_at_start_up(pooled_url: str) -> None:

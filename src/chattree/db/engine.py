@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,13 +20,15 @@ from chattree.settings import Settings
 
 # Through a transaction pooler, consecutive statements of one client connection may run
 # on different server connections, so a statement prepared on one is unknown to the
-# next: no statement caches (asyncpg's, and SQLAlchemy's above it), and the statements
-# SQLAlchemy still prepares get names no other client can have taken.
+# next, and a named one is never closed where it was made. So: no statement caches
+# (asyncpg's, and SQLAlchemy's above it), and the statements SQLAlchemy still prepares
+# are unnamed, which asyncpg then parses again in the same message sequence as each
+# execution: nothing outlives that sequence on any server connection.
 def pooler_connect_args() -> dict[str, Any]:
     return {
         "statement_cache_size": 0,
         "prepared_statement_cache_size": 0,
-        "prepared_statement_name_func": lambda: f"__chattree_{uuid.uuid4().hex}__",
+        "prepared_statement_name_func": lambda: "",
     }
 
 

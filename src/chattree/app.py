@@ -116,6 +116,11 @@ def warn_about(settings: Settings) -> None:
             "SIGNATURE is not set: tokens are signed with a secret generated and kept in the "
             "database. Set SIGNATURE in production."
         )
+    if settings.metrics and settings.metrics_token is None:
+        log.warning(
+            "METRICS=on without METRICS_TOKEN: /metrics is open to anyone who reaches it. "
+            "Set METRICS_TOKEN, or keep /metrics off the public side of the proxy."
+        )
     if not settings.use_hash:
         log.warning(
             "USE_HASH=false: NEW PASSWORDS ARE STORED IN PLAIN TEXT. Never do this in "

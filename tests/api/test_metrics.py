@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 
 import pytest
@@ -138,11 +139,13 @@ async def test_metrics_are_not_served_unless_turned_on(server_env: dict[str, str
         assert response.status == 404
 
 
-async def test_metrics_without_a_token_are_open_when_turned_on(
-    server_env: dict[str, str],
+async def test_metrics_without_a_token_are_open_when_turned_on_with_a_warning(
+    server_env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     env = {**server_env, "METRICS": "on"}
     del env["METRICS_TOKEN"]
-    async with running_server(Settings.from_env(env)) as api:
-        samples = await scrape(api, token=None)
+    with caplog.at_level(logging.WARNING, logger="chattree"):
+        async with running_server(Settings.from_env(env)) as api:
+            samples = await scrape(api, token=None)
     assert ("chattree_websocket_connections", frozenset()) in samples
+    assert any("METRICS_TOKEN" in record.getMessage() for record in caplog.records)

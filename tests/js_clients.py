@@ -8,20 +8,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.conftest import IN_CI
+from tests.tools import require
 
 JS = Path(__file__).parent / "js"
 
 
 def require_node_modules(package: str) -> None:
     """Skips (fails in CI) when Node.js or the package is missing: `npm ci` in tests/js."""
-    if shutil.which("node") is None or not (JS / "node_modules" / package).is_dir():
-        reason = f"Node.js with {package} is needed: run `npm ci` in {JS}"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+    available = shutil.which("node") is not None and (JS / "node_modules" / package).is_dir()
+    require(available, f"Node.js with {package} (`npm ci` in {JS})")
 
 
 async def run_script(script: str, *args: str, timeout: float = 30.0) -> list[dict[str, Any]]:

@@ -13,10 +13,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
-import pytest
 
-from tests.conftest import IN_CI, POSTGRES
+from tests.conftest import POSTGRES
 from tests.processes import free_port
+from tests.tools import child, require
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 # Few server connections, so the statements of one client connection really do land
@@ -48,26 +48,15 @@ def config(folder: Path, port: int) -> Path:
 @asynccontextmanager
 async def running_pgbouncer() -> AsyncIterator[int]:
     """PgBouncer on a free loopback port (yielded) until the block ends."""
-    if not os.access(PGBOUNCER, os.X_OK):
-        reason = "PgBouncer is not installed (Debian: apt-get install pgbouncer)"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require(os.access(PGBOUNCER, os.X_OK), "PgBouncer (Debian: apt-get install pgbouncer)")
     # Not pytest's tmp_path: its parents are closed to the user PgBouncer runs as.
     with tempfile.TemporaryDirectory(prefix="chattree-pgbouncer-") as name:
         folder = Path(name)
         port = free_port()
         ini = config(folder, port)
-        process = await asyncio.create_subprocess_exec(
-            PGBOUNCER, "--quiet", *run_as(folder), str(ini)
-        )
-        try:
+        async with child(PGBOUNCER, "--quiet", *run_as(folder), str(ini)) as process:
             await wait_until_serving(port, process)
             yield port
-        finally:
-            if process.returncode is None:
-                process.terminate()
-            await process.wait()
 
 
 def run_as(folder: Path) -> list[str]:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI
 from tests.fake_model import FakeModelServer, Reply
 from tests.harness import Api
 from tests.js_clients import require_node_modules, run_module
+from tests.tools import require
 from tests.ws import message, start_reply
 
 GUIDE = Path(__file__).parents[1] / "docs" / "clients.md"
@@ -34,15 +34,6 @@ def snippet(heading: str, language: str) -> str:
     return found.group(1)
 
 
-def require_commands(*names: str) -> None:
-    missing = [name for name in names if shutil.which(name) is None]
-    if missing:
-        reason = f"{', '.join(missing)} needed (Debian: apt-get install {' '.join(missing)})"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
 def sse_deltas(stream: str) -> list[dict[str, Any]]:
     """The messageStream events of a text/event-stream body."""
     return [
@@ -55,7 +46,8 @@ def sse_deltas(stream: str) -> list[dict[str, Any]]:
 async def test_the_curl_snippet_signs_up_asks_and_streams_the_reply(
     api: Api, fake_model: FakeModelServer
 ) -> None:
-    require_commands("curl", "jq")
+    available = all(shutil.which(name) for name in ("curl", "jq"))
+    require(available, "curl and jq (Debian: apt-get install curl jq)")
     fake_model.replies["Why is the sky blue?"] = Reply(
         content="Rayleigh scattering of sunlight.", delay=0.01
     )

@@ -89,6 +89,30 @@ async def test_a_failing_model_server_counts_upstream_errors(
     assert value(samples, "chattree_generations_total", {"status": "FAILED"}) == 1
 
 
+async def test_failed_titles_and_model_lists_count_as_upstream_errors(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    fake_model.title_status = 500
+    fake_model.models_status = 500
+    _, reply_id = await start_reply(api, alice, "Untitled")
+    await final_message(api, alice, reply_id)
+    assert (await api.fails("{ models { id } }", token=alice))["extensions"]["code"] == (
+        "UPSTREAM_ERROR"
+    )
+    samples = await scrape_until(
+        api, lambda s: value(s, "chattree_upstream_errors_total", {"request": "complete"}) == 1
+    )
+    assert value(samples, "chattree_upstream_errors_total", {"request": "models"}) >= 1
+    assert value(samples, "chattree_upstream_errors_total", {"request": "stream"}) == 0
+
+
+async def test_a_request_that_does_not_parse_counts_as_an_unknown_operation(api: Api) -> None:
+    await api.fails("{ me ")
+    samples = await scrape(api)
+    invalid = {"operation": "unknown", "code": "BAD_USER_INPUT"}
+    assert value(samples, "chattree_graphql_operations_total", invalid) == 1
+
+
 async def test_websockets_and_subscriptions_are_gauged_while_open(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:

@@ -346,3 +346,44 @@ def test_a_context_window_with_no_room_for_a_prompt_is_refused(
 ) -> None:
     with pytest.raises(SettingsError, match=r"MODEL_(CONTEXT|REPLY)_TOKENS"):
         Settings.from_env(environment)
+
+
+def test_metrics_are_off_by_default_and_a_token_protects_them() -> None:
+    assert Settings.from_env({}).metrics is False
+    settings = Settings.from_env({"METRICS": "on", "METRICS_TOKEN": "t" * 16})
+    assert settings.metrics is True and settings.metrics_token == "t" * 16
+    assert "t" * 16 not in repr(settings)
+
+
+def test_a_metrics_token_without_metrics_on_names_both_variables() -> None:
+    with pytest.raises(SettingsError, match="METRICS_TOKEN") as raised:
+        Settings.from_env({"METRICS_TOKEN": "t" * 16})
+    assert "METRICS=on" in str(raised.value)
+
+
+def test_a_short_metrics_token_is_refused_without_repeating_it() -> None:
+    with pytest.raises(SettingsError, match="METRICS_TOKEN") as raised:
+        Settings.from_env({"METRICS": "on", "METRICS_TOKEN": "hunter2"})
+    assert "hunter2" not in str(raised.value)
+
+
+def test_a_direct_database_url_goes_with_a_postgresql_db_url() -> None:
+    direct = "postgresql+asyncpg://app:pw@db.internal:5432/chattree"
+    pooled = "postgresql+asyncpg://app:pw@pgbouncer.internal:6432/chattree"
+    settings = Settings.from_env({"DB_URL": pooled, "DB_DIRECT_URL": direct})
+    assert settings.db_direct_url == direct
+    assert "db.internal" not in repr(settings)
+    with pytest.raises(SettingsError, match="DB_DIRECT_URL") as raised:
+        Settings.from_env({"DB_DIRECT_URL": direct})
+    assert "PgBouncer" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite+aiosqlite:///x.db", "postgresql://app:hunter2@db/chattree", "nonsense"]
+)
+def test_a_direct_database_url_must_be_async_postgresql(url: str) -> None:
+    with pytest.raises(SettingsError, match="DB_DIRECT_URL") as raised:
+        Settings.from_env(
+            {"DB_URL": "postgresql+asyncpg://app@pooler/chattree", "DB_DIRECT_URL": url}
+        )
+    assert "hunter2" not in str(raised.value)

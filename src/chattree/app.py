@@ -1,5 +1,5 @@
-"""The ASGI application: /graphql (HTTP, websocket and GraphiQL), /static (GraphiQL's
-assets), /healthz, /readyz, /docs.
+"""The ASGI application: /graphql (HTTP, websocket and GraphiQL), /graphql/stream (SSE),
+/static (GraphiQL's assets), /export, /healthz, /readyz, /metrics, /docs.
 
 `create_app()` builds it; the lifespan creates the engine, the model client's HTTP
 session, the broker and the generation manager, and closes them on shutdown.
@@ -24,15 +24,17 @@ from starlette.staticfiles import StaticFiles
 from chattree import logs
 from chattree.api.body_limit import BodyLimit
 from chattree.api.download import export_download
+from chattree.api.metrics import metrics_endpoint
 from chattree.api.request_id import HEADER as REQUEST_ID_HEADER
 from chattree.api.request_id import RequestId
 from chattree.api.schema import build_schema
-from chattree.api.view import STATIC, GraphQLView
+from chattree.api.view import STATIC, STREAM_PROTOCOLS, GraphQLView
 from chattree.broker import Broker, MemoryBroker
 from chattree.db.engine import Database, create_database
-from chattree.db.migrate import upgrade
+from chattree.db.migrate import migrate
 from chattree.db.secrets import shared_secret
 from chattree.llm import create_model_client
+from chattree.metrics import Metrics
 from chattree.services.accounts import Accounts
 from chattree.services.bundle import Services
 from chattree.services.conversations import Branches, Conversations
@@ -55,12 +57,12 @@ def create_broker(settings: Settings) -> Broker:
     if settings.is_postgres:
         from chattree.broker.postgres import PostgresBroker
 
-        return PostgresBroker(url=settings.db_url)
+        return PostgresBroker(url=settings.db_direct_url or settings.db_url)
     return MemoryBroker()
 
 
 @asynccontextmanager
-async def running_services(settings: Settings) -> AsyncIterator[Services]:
+async def running_services(settings: Settings, metrics: Metrics) -> AsyncIterator[Services]:
     """Everything a server process needs, opened in order and closed in reverse."""
     warn_about(settings)
     db = create_database(settings)
@@ -68,11 +70,19 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
     broker = create_broker(settings)
     generations: GenerationManager | None = None
     try:
-        await upgrade(db)
-        secret = settings.signature or await shared_secret(db, "jwt")
-        client = create_model_client(settings, http)
+        # First: it refuses a transaction pooler, where migrations would fail less clearly.
         await broker.start()
-        generations = GenerationManager(db=db, client=client, broker=broker, settings=settings)
+        await migrate(settings, db)
+        secret = settings.signature or await shared_secret(db, "jwt")
+        client = create_model_client(
+            settings, http, on_error=lambda request: metrics.upstream_errors.labels(request).inc()
+        )
+        manager = GenerationManager(
+            db=db, client=client, broker=broker, settings=settings, metrics=metrics
+        )
+        generations = manager
+        metrics.watch_subscriptions(lambda: manager.followers)
+        metrics.watch_pool(db.engine.pool)
         await generations.start()
         yield Services(
             settings=settings,
@@ -110,6 +120,7 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
             ),
             importer=Importer(db=db),
             exporter=Exporter(db=db),
+            metrics=metrics,
         )
     finally:
         if generations is not None:
@@ -134,6 +145,11 @@ def warn_about(settings: Settings) -> None:
             "SIGNATURE is not set: tokens are signed with a secret generated and kept in the "
             "database. Set SIGNATURE in production."
         )
+    if settings.metrics and settings.metrics_token is None:
+        log.warning(
+            "METRICS=on without METRICS_TOKEN: /metrics is open to anyone who reaches it. "
+            "Set METRICS_TOKEN, or keep /metrics off the public side of the proxy."
+        )
     if not settings.use_hash:
         log.warning(
             "USE_HASH=false: NEW PASSWORDS ARE STORED IN PLAIN TEXT. Never do this in "
@@ -149,13 +165,16 @@ def create_app(
         # Served as `uvicorn chattree.app:app`: uvicorn set up only its own loggers.
         logs.configure(level=settings.log_level, log_format=settings.log_format)
     schema = build_schema(max_depth=settings.max_query_depth)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             for companion in companions:
                 await stack.enter_async_context(companion())
-            app.state.services = await stack.enter_async_context(running_services(settings))
+            app.state.services = await stack.enter_async_context(
+                running_services(settings, metrics)
+            )
             yield
 
     graphql = GraphQLView(
@@ -163,6 +182,9 @@ def create_app(
         allowed_origins=settings.cors_origins,
         init_timeout=settings.ws_init_timeout,
         max_operations=settings.ws_max_operations,
+    )
+    stream = GraphQLView(
+        schema, allowed_origins=settings.cors_origins, protocols=STREAM_PROTOCOLS, graphql_ide=None
     )
 
     async def healthz(request: Request) -> Response:
@@ -185,11 +207,13 @@ def create_app(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/graphql/stream", stream, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/docs", docs),
             Route("/export", export_download),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            Route("/metrics", metrics_endpoint),
         ],
         middleware=[
             # Outermost, so that every response and log line has an id, refusals included.
@@ -198,7 +222,7 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+                allow_headers=["Authorization", "Content-Type", "Accept", REQUEST_ID_HEADER],
                 expose_headers=[REQUEST_ID_HEADER],
                 max_age=600,
             ),

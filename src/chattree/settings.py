@@ -17,7 +17,9 @@ from chattree.logs import LogFormat
 T = TypeVar("T")
 
 # Their values may hold credentials, so errors name them without repeating the value.
-SECRET_VARIABLES = frozenset({"DB_URL", "SIGNATURE", "MODEL_API_KEY"})
+SECRET_VARIABLES = frozenset(
+    {"DB_URL", "DB_DIRECT_URL", "SIGNATURE", "MODEL_API_KEY", "METRICS_TOKEN"}
+)
 
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -29,6 +31,9 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     db_url: str = "sqlite+aiosqlite:///data/database.db"
+    # Set when DB_URL goes through a transaction pooler (PgBouncer): the server itself,
+    # for what needs a session of its own (LISTEN, migrations' advisory lock).
+    db_direct_url: str | None = field(default=None, repr=False)
     signature: str | None = field(default=None, repr=False)
     use_hash: bool = True
     host: str = "127.0.0.1"
@@ -65,6 +70,9 @@ class Settings:
     log_format: LogFormat = "text"
     # Browser origins allowed to call the API from other sites (HTTP and websockets).
     cors_origins: tuple[str, ...] = ()
+    # /metrics: served only when on; with a token, only to `Authorization: Bearer <token>`.
+    metrics: bool = False
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -75,6 +83,7 @@ class Settings:
         env = Reader(os.environ if environ is None else environ)
         settings = cls(
             db_url=env.get("DB_URL", cls.db_url, parse_db_url),
+            db_direct_url=env.get("DB_DIRECT_URL", None, parse_postgres_url),
             signature=env.get("SIGNATURE", None, parse_secret),
             use_hash=env.get("USE_HASH", cls.use_hash, parse_bool),
             host=env.get("UVICORN_HOST", cls.host, str),
@@ -131,7 +140,18 @@ class Settings:
             log_level=env.get("LOG_LEVEL", cls.log_level, log_level),
             log_format=env.get("LOG_FORMAT", cls.log_format, log_format),
             cors_origins=env.get("CORS_ORIGINS", cls.cors_origins, origins),
+            metrics=env.get("METRICS", cls.metrics, parse_bool),
+            metrics_token=env.get("METRICS_TOKEN", None, metrics_token),
         )
+        if settings.db_direct_url is not None and not settings.is_postgres:
+            raise SettingsError(
+                "DB_DIRECT_URL is set but DB_URL is not PostgreSQL: DB_DIRECT_URL is the "
+                "direct address of the PostgreSQL server behind a pooler such as PgBouncer"
+            )
+        if settings.metrics_token is not None and not settings.metrics:
+            raise SettingsError(
+                "METRICS_TOKEN is set but METRICS is off: set METRICS=on to serve /metrics"
+            )
         if settings.stale_after <= settings.heartbeat_interval:
             raise SettingsError(
                 f"STALE_AFTER ({settings.stale_after}) must be longer than "
@@ -241,6 +261,12 @@ def parse_secret(raw: str) -> str:
     return raw
 
 
+def metrics_token(raw: str) -> str:
+    if len(raw) < 16:
+        raise ValueError("a metrics token needs at least 16 characters")
+    return raw
+
+
 def parse_http_url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise ValueError("expected an http:// or https:// URL")
@@ -258,6 +284,13 @@ def parse_db_url(raw: str) -> str:
             "(e.g. postgresql+asyncpg://user@host/db)"
         )
     return raw
+
+
+def parse_postgres_url(raw: str) -> str:
+    url = parse_db_url(raw)
+    if make_url(url).get_backend_name() != "postgresql":
+        raise ValueError("expected a postgresql+asyncpg:// URL")
+    return url
 
 
 def log_level(raw: str) -> str:

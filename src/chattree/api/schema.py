@@ -10,6 +10,7 @@ from strawberry.types import ExecutionContext
 
 from chattree.api.context import OperationContext
 from chattree.api.errors import ErrorCodes, log_error
+from chattree.api.metrics import OperationMetrics
 from chattree.api.mutations import Mutation
 from chattree.api.queries import Query
 from chattree.api.subscriptions import Subscription
@@ -36,6 +37,7 @@ def build_schema(*, max_depth: int = 15) -> Schema:
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[
             OperationContext,
+            OperationMetrics,
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

@@ -1,4 +1,5 @@
-"""The GraphQL endpoint: HTTP, GraphiQL and both websocket subprotocols.
+"""The GraphQL endpoints: HTTP, GraphiQL, the websocket subprotocols, and subscriptions
+over plain HTTP (Apollo's multipart protocol, and GraphQL over Server-Sent Events).
 
 Over HTTP it follows the GraphQL-over-HTTP specification. A client that accepts
 `application/graphql-response+json` gets that media type, and a request that could not
@@ -9,18 +10,32 @@ says nothing) gets the classic behaviour: 200 with every GraphQL response.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Final
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.ides import GraphQL_IDE
+from strawberry.http.streaming import (
+    HTTPStreamTransport,
+    MultipartSubscriptionTransport,
+    SSETransport,
+)
 from strawberry.schema.base import BaseSchema
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.types import ExecutionResult
 
 from chattree.api.context import Context
@@ -49,9 +64,35 @@ IDE_POLICY = "; ".join(
 )
 
 
+# /graphql: both websocket subprotocols, and multipart responses for clients that ask
+# with `Accept: multipart/mixed;subscriptionSpec=1.0` (Apollo Client, urql).
+MAIN_PROTOCOLS: Final = (
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
+# /graphql/stream: the graphql-sse protocol's "distinct connections" mode, one event
+# stream per operation, chosen by `Accept: text/event-stream`.
+STREAM_PROTOCOLS: Final = (GRAPHQL_SSE_PROTOCOL,)
+
+
+class MultipartTransport(MultipartSubscriptionTransport):
+    """Ends the body with the closing delimiter itself. Strawberry's transport follows
+    the last part's delimiter with a second, closing one, which leaves an empty part
+    without headers that strict multipart parsers (aiohttp's, Python's email) reject;
+    Apollo's lenient parser reads both forms."""
+
+    def encode_complete(self) -> str:
+        return "--\r\n"
+
+
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+    stream_transport_classes_by_protocol: Mapping[str, type[HTTPStreamTransport]] = {
+        MULTIPART_SUBSCRIPTION_PROTOCOL: MultipartTransport,
+        GRAPHQL_SSE_PROTOCOL: SSETransport,
+    }
 
     def __init__(
         self,
@@ -60,11 +101,14 @@ class GraphQLView(GraphQL[Context, None]):
         allowed_origins: Sequence[str] = (),
         init_timeout: float = 10.0,
         max_operations: int = 100,
+        protocols: Sequence[str] = MAIN_PROTOCOLS,
+        graphql_ide: GraphQL_IDE | None = "graphiql",
     ) -> None:
         super().__init__(
             schema,
             allowed_origins=allowed_origins,
-            graphql_ide="graphiql",
+            graphql_ide=graphql_ide,
+            subscription_protocols=protocols,
             keep_alive=True,
             keep_alive_interval=15,
             # A socket that never says connection_init holds a connection for nothing.
@@ -87,6 +131,14 @@ class GraphQLView(GraphQL[Context, None]):
         # Text, not bytes: strawberry sends bytes over websockets as binary frames, which
         # graphql-ws clients cannot read.
         return orjson.dumps(data).decode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await super().__call__(scope, receive, send)
+            return
+        services: Services = scope["app"].state.services
+        with services.metrics.websockets.track_inprogress():
+            await super().__call__(scope, receive, send)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

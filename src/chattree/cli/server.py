@@ -25,14 +25,9 @@ CLOSING_CONNECTIONS_SECONDS = 1.0
 
 
 async def migrate(settings: Settings) -> None:
-    from chattree.db.engine import create_database
-    from chattree.db.migrate import upgrade
+    from chattree.db.migrate import migrate as apply_migrations
 
-    db = create_database(settings)
-    try:
-        await upgrade(db)
-    finally:
-        await db.dispose()
+    await apply_migrations(settings)
 
 
 class Server(uvicorn.Server):

@@ -31,6 +31,20 @@ log = logging.getLogger(__name__)
 POSTGRES_SESSION = {"plan_cache_mode": "force_custom_plan"}
 
 
+# Through a transaction pooler, consecutive statements of one client connection may run
+# on different server connections, so a statement prepared on one is unknown to the
+# next, and a named one is never closed where it was made. So: no statement caches
+# (asyncpg's, and SQLAlchemy's above it), and the statements SQLAlchemy still prepares
+# are unnamed, which asyncpg then parses again in the same message sequence as each
+# execution: nothing outlives that sequence on any server connection.
+def pooler_connect_args() -> dict[str, Any]:
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: "",
+    }
+
+
 class Database:
     """Owns the engine; `transaction()` for units of work, `reader()` for short reads."""
 
@@ -76,18 +90,22 @@ def translated_outages() -> Iterator[None]:
         raise failure from exc
 
 
-def create_database(settings: Settings, **engine_options: Any) -> Database:
+def create_database(settings: Settings, *, direct: bool = False, **engine_options: Any) -> Database:
+    """The database of DB_URL; with direct=True, of DB_DIRECT_URL when it is set."""
     sqlite_file = settings.sqlite_path()
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    url = settings.db_url
+    if direct and settings.db_direct_url is not None:
+        url = settings.db_direct_url
+    elif settings.db_direct_url is not None:
+        engine_options.setdefault("connect_args", pooler_connect_args())
     if settings.is_postgres:
         connect_args = engine_options.setdefault("connect_args", {})
         connect_args.setdefault("server_settings", {}).update(POSTGRES_SESSION)
     # hide_parameters: a failed statement's error (and so the log) leaves out its values,
     # which may be message text, usernames or password hashes.
-    engine = create_async_engine(
-        settings.db_url, pool_pre_ping=True, hide_parameters=True, **engine_options
-    )
+    engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **engine_options)
     if engine.dialect.name == "sqlite":
         configure_sqlite(engine)
     return Database(engine)

@@ -15,7 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chattree.db.engine import Database
+from chattree.db.engine import Database, create_database
+from chattree.settings import Settings
 
 # Any constant shared by every replica; two replicas starting together migrate in turn.
 ADVISORY_LOCK_KEY = 0x43484154545245
@@ -63,6 +64,20 @@ async def migration_lock(connection: AsyncConnection) -> AsyncIterator[None]:
             text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY}
         )
         await connection.commit()
+
+
+async def migrate(settings: Settings, db: Database | None = None) -> None:
+    """Applies pending migrations, over `db` or a connection of their own. Behind a
+    transaction pooler they take DB_DIRECT_URL: the advisory lock belongs to one server
+    session, and a pooler hands each transaction to any session."""
+    if db is not None and settings.db_direct_url is None:
+        await upgrade(db)
+        return
+    own = create_database(settings, direct=True)
+    try:
+        await upgrade(own)
+    finally:
+        await own.dispose()
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:

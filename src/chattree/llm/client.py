@@ -10,7 +10,8 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -75,6 +76,7 @@ class ModelClient:
         timeouts: Timeouts = Timeouts(),  # frozen, so one shared default is safe
         retries: Retries | None = None,
         models_ttl: float = 30.0,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self._session = session
         self._base_url = normalize_base_url(base_url)
@@ -85,6 +87,8 @@ class ModelClient:
         self._models: list[str] | None = None
         self._models_expire = 0.0
         self._models_fetch: asyncio.Task[list[str]] | None = None
+        # Told "stream", "complete" or "models" each time such a request fails.
+        self._on_error = on_error or (lambda request: None)
 
     @property
     def base_url(self) -> str:
@@ -104,21 +108,17 @@ class ModelClient:
         self, *, model: str, messages: Sequence[ChatMessage], max_tokens: int = 32
     ) -> str:
         """A short answer in one piece (titles), its reasoning removed."""
-        body = await self._request_json(
-            "POST",
-            "/chat/completions",
-            {
-                "model": model,
-                "messages": [message_json(message) for message in messages],
-                "stream": False,
-                "max_tokens": max_tokens,
-            },
-            wait=self.timeouts.first_token,
-        )
-        try:
-            content = body["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise UpstreamError("model server answered without choices[0].message") from None
+        with self._counting_errors("complete"):
+            body = await self._request_json(
+                "POST",
+                "/chat/completions",
+                chat_body(model, messages, stream=False, max_tokens=max_tokens),
+                wait=self.timeouts.first_token,
+            )
+            try:
+                content = body["choices"][0]["message"]["content"]
+            except (KeyError, IndexError, TypeError):
+                raise UpstreamError("model server answered without choices[0].message") from None
         # A reasoning model can spend all of max_tokens thinking and leave content null.
         if not isinstance(content, str):
             return ""
@@ -133,16 +133,27 @@ class ModelClient:
         Stopping early (aclose, or cancelling the consumer) drops the connection, which
         is how the model server learns to stop generating.
         """
+        with self._counting_errors("stream"):
+            async with aclosing(self._stream_chat(model, messages)) as deltas:
+                async for delta in deltas:
+                    yield delta
+
+    @contextmanager
+    def _counting_errors(self, request: str) -> Iterator[None]:
+        try:
+            yield
+        except UpstreamError:
+            self._on_error(request)
+            raise
+
+    async def _stream_chat(
+        self, model: str, messages: Sequence[ChatMessage]
+    ) -> AsyncGenerator[Delta, None]:
         loop = asyncio.get_running_loop()
         started = loop.time()
         first_token_at = started + min(self.timeouts.first_token, self.timeouts.total)
         ends_at = started + self.timeouts.total
-        body = {
-            "model": model,
-            "messages": [message_json(message) for message in messages],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
+        body = chat_body(model, messages, stream=True, stream_options={"include_usage": True})
         response = await retrying(
             lambda: self._send(
                 "POST", "/chat/completions", body, deadline=first_token_at, late=self._no_token()
@@ -200,20 +211,24 @@ class ModelClient:
 
     async def _fetch_models(self) -> list[str]:
         try:
-            body = await self._request_json("GET", "/models", None, wait=self.timeouts.idle)
-            data = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(data, list):
-                raise UpstreamError("model server answered /models without a model list")
-            models = [
-                item["id"]
-                for item in data
-                if isinstance(item, dict) and isinstance(item.get("id"), str)
-            ]
-            self._models = models
-            self._models_expire = time.monotonic() + self._models_ttl
-            return models
+            with self._counting_errors("models"):
+                return await self._read_models()
         finally:
             self._models_fetch = None
+
+    async def _read_models(self) -> list[str]:
+        body = await self._request_json("GET", "/models", None, wait=self.timeouts.idle)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise UpstreamError("model server answered /models without a model list")
+        models = [
+            item["id"]
+            for item in data
+            if isinstance(item, dict) and isinstance(item.get("id"), str)
+        ]
+        self._models = models
+        self._models_expire = time.monotonic() + self._models_ttl
+        return models
 
     async def _request_json(
         self, method: str, path: str, payload: dict[str, Any] | None, *, wait: float
@@ -314,7 +329,12 @@ class ModelClient:
         return f"model server stalled for {self.timeouts.idle:g} s"
 
 
-def create_model_client(settings: Settings, session: aiohttp.ClientSession) -> ModelClient:
+def create_model_client(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    *,
+    on_error: Callable[[str], None] | None = None,
+) -> ModelClient:
     """The client of the configured model server, on the caller's HTTP session."""
     return ModelClient(
         session=session,
@@ -326,11 +346,17 @@ def create_model_client(settings: Settings, session: aiohttp.ClientSession) -> M
             idle=settings.model_idle_timeout,
             total=settings.model_max_reply_seconds,
         ),
+        on_error=on_error,
     )
 
 
-def message_json(message: ChatMessage) -> dict[str, str]:
-    return {"role": message.role, "content": message.content}
+def chat_body(model: str, messages: Sequence[ChatMessage], **options: Any) -> dict[str, Any]:
+    """A /chat/completions request: the model, the messages, and `options` as given."""
+    return {
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in messages],
+        **options,
+    }
 
 
 def read_chunk(chunk: dict[str, Any]) -> tuple[str, str, str | None]:

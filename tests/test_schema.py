@@ -44,7 +44,9 @@ def test_schema_is_a_superset_of_the_contract_and_its_additions() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("field", "arguments"), NEW_ARGUMENTS.items(), ids=str)
+@pytest.mark.parametrize(
+    ("field", "arguments"), NEW_ARGUMENTS.items(), ids=[".".join(f) for f in NEW_ARGUMENTS]
+)
 def test_fields_take_the_new_arguments(field: tuple[str, str], arguments: set[str]) -> None:
     type_name, field_name = field
     graphql_type = schema._schema.get_type(type_name)

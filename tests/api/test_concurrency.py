@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.harness import Api
 
 CONCURRENT = 50
@@ -27,6 +29,12 @@ query($id: ID!) {
   message(id: $id) { childCount }
 }
 """
+
+
+@pytest.fixture
+def server_env(server_env: dict[str, str]) -> dict[str, str]:
+    # One user sends all fifty at once, past the per-user limits a person meets.
+    return {**server_env, "MAX_STREAMS_PER_USER": "100", "PROMPTS_PER_MINUTE": "1000"}
 
 
 async def start(api: Api, token: str) -> tuple[str, str]:

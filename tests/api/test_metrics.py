@@ -109,7 +109,7 @@ async def test_failed_titles_and_model_lists_count_as_upstream_errors(
 async def test_a_request_that_does_not_parse_counts_as_an_unknown_operation(api: Api) -> None:
     await api.fails("{ me ")
     samples = await scrape(api)
-    invalid = {"operation": "unknown", "code": "BAD_USER_INPUT"}
+    invalid = {"operation": "unknown", "code": "GRAPHQL_PARSE_FAILED"}
     assert value(samples, "chattree_graphql_operations_total", invalid) == 1
 
 

@@ -45,6 +45,12 @@ def db_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'chattree.db'}"
 
 
+@pytest.fixture
+def server_env(server_env: dict[str, str]) -> dict[str, str]:
+    # Room in the model's context window for the large messages that fill the database.
+    return {**server_env, "MODEL_CONTEXT_TOKENS": "400000"}
+
+
 def assert_clear(error: dict[str, Any], message: str) -> None:
     assert error["message"] == message
     assert error["extensions"] == {"code": "INTERNAL"}

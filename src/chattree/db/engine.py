@@ -99,8 +99,10 @@ def create_database(settings: Settings, *, direct: bool = False, **engine_option
     if direct and settings.db_direct_url is not None:
         url = settings.db_direct_url
     elif settings.db_direct_url is not None:
+        # Behind a pooler every statement is prepared unnamed, and so planned for its
+        # values each time; the pooler would refuse the session setting anyway.
         engine_options.setdefault("connect_args", pooler_connect_args())
-    if settings.is_postgres:
+    if settings.is_postgres and (direct or settings.db_direct_url is None):
         connect_args = engine_options.setdefault("connect_args", {})
         connect_args.setdefault("server_settings", {}).update(POSTGRES_SESSION)
     # hide_parameters: a failed statement's error (and so the log) leaves out its values,

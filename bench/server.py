@@ -27,6 +27,10 @@ def server_env(db_url: str, model_url: str, **extra: str) -> dict[str, str]:
         "USE_HASH": "false",
         "LOGIN_ATTEMPTS_PER_MINUTE": "1000000",
         "REGISTRATIONS_PER_HOUR": "1000000",
+        # One benchmark user starts hundreds of replies at once.
+        "MAX_STREAMS_PER_USER": "1000000",
+        "PROMPTS_PER_MINUTE": "1000000",
+        "WS_MAX_OPERATIONS": "100000",
         "SHUTDOWN_GRACE": "0",
         "MODEL_FIRST_TOKEN_TIMEOUT": "600",
         "MODEL_IDLE_TIMEOUT": "600",

@@ -14,10 +14,11 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from chattree.db import tree
+from chattree.db import shares, tree
 from chattree.db.engine import Database
-from chattree.db.models import Conversation
+from chattree.db.models import Conversation, Share
 from chattree.db.tree import MessageRecord
+from chattree.db.types import utcnow
 
 Records = dict[int, list[MessageRecord]]
 K = TypeVar("K", bound=Hashable)
@@ -39,6 +40,7 @@ class Loaders:
         self.messages = self._listing(tree.messages_of)
         self.newest_below = self._optional(tree.newest_below_each)
         self.newest_in_conversation = self._optional(tree.newest_of)
+        self.shares = self._listing(self._shares)
         self._paths: dict[int | None, DataLoader[int, list[MessageRecord] | None]] = {}
         self._descendants: dict[int | None, DataLoader[int, list[MessageRecord]]] = {}
 
@@ -76,6 +78,9 @@ class Loaders:
         self, session: AsyncSession, ids: Sequence[int]
     ) -> dict[int, MessageRecord]:
         return await tree.owned_messages(session, ids, user_id=self.user_id)
+
+    async def _shares(self, session: AsyncSession, ids: Sequence[int]) -> dict[int, list[Share]]:
+        return await shares.live_of(session, ids, user_id=self.user_id, now=utcnow())
 
     # A batch answers with a mapping; keys it leaves out are missing (None), have no
     # rows (an empty list) or count zero.

@@ -6,6 +6,8 @@ import strawberry
 
 from chattree.api.context import Info
 from chattree.api.ids import require_id
+from chattree.api.portability import ImportResult, import_conversations
+from chattree.api.shares import Share
 from chattree.api.types import AuthPayload, Conversation, Message, PromptPayload, User
 from chattree.services.conversations import PromptResult
 
@@ -170,5 +172,77 @@ class Mutation:
         caller = await info.context.user()
         await info.context.services.conversations.delete(
             user_id=caller.id, conversation_id=require_id(id, what="conversation")
+        )
+        return True
+
+    import_conversations: ImportResult = strawberry.mutation(
+        resolver=import_conversations,
+        description=(
+            "Imports a file sent as the GraphQL multipart request spec describes: a ChatGPT "
+            "data export (the downloaded .zip, its conversations.json, or one "
+            "conversations-NNN.json part of the newer split exports), a ChatTree export, or "
+            "a JSON array of either. Every branch is kept; each conversation is stored in one "
+            "transaction; entries that cannot be read are listed in `skipped` and the rest "
+            "are stored. The same file imported twice gives two copies."
+        ),
+    )
+
+    @strawberry.mutation(
+        description=(
+            "A new conversation holding a copy of the branch from the root to `messageId` "
+            "(which must not be STREAMING); its currentMessageId is the copy of messageId and "
+            "forkedFrom is messageId."
+        )
+    )
+    async def fork_conversation(
+        self, info: Info, message_id: strawberry.ID, title: str | None = None
+    ) -> Conversation:
+        caller = await info.context.user()
+        row = await info.context.services.branches.fork(
+            user_id=caller.id, message_id=require_id(message_id, what="message"), title=title
+        )
+        return Conversation.from_row(row)
+
+    @strawberry.mutation(
+        description=(
+            "Deletes a message and its whole subtree. Not the root (BAD_USER_INPUT); a "
+            "STREAMING message in the subtree is stopped first. The current message moves to "
+            "the newest remaining message of the branch it was on. Returns the conversation."
+        )
+    )
+    async def delete_message(self, info: Info, id: strawberry.ID) -> Conversation:
+        caller = await info.context.user()
+        row = await info.context.services.branches.delete_message(
+            user_id=caller.id, message_id=require_id(id, what="message")
+        )
+        return Conversation.from_row(row)
+
+    @strawberry.mutation(
+        description=(
+            "A read-only share link of the branch from the root to `messageId` (must be "
+            "final). expiresInSeconds: 60 or more; null: until revoked. The answer is the only "
+            "place the token is shown."
+        )
+    )
+    async def create_share(
+        self, info: Info, message_id: strawberry.ID, expires_in_seconds: int | None = None
+    ) -> Share:
+        caller = await info.context.user()
+        row, token = await info.context.services.shares.create(
+            user_id=caller.id,
+            message_id=require_id(message_id, what="message"),
+            expires_in_seconds=expires_in_seconds,
+        )
+        return Share.from_row(row, token=token)
+
+    @strawberry.mutation(
+        description=(
+            "Revokes one of the caller's share links at once (sharedBranch then answers null)."
+        )
+    )
+    async def revoke_share(self, info: Info, id: strawberry.ID) -> bool:
+        caller = await info.context.user()
+        await info.context.services.shares.revoke(
+            user_id=caller.id, share_id=require_id(id, what="share")
         )
         return True

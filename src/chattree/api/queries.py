@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.scalars import JSON
 
 from chattree.api.context import Info
 from chattree.api.ids import parse_id, require_id
+from chattree.api.portability import export_conversation
+from chattree.api.shares import SharedBranch, SharedMessage
 from chattree.api.types import (
     Conversation,
     ConversationConnection,
@@ -76,3 +79,29 @@ class Query:
         if await info.context.loaders.message.load(message_id) is None:
             raise NotFound(f"no message with id {id}")
         return messages(await info.context.loaders.children.load(message_id))
+
+    export_conversation: JSON = strawberry.field(
+        resolver=export_conversation,
+        description=(
+            "One conversation as a JSON value in the given format (the whole tree, every branch)."
+        ),
+    )
+
+    @strawberry.field(
+        description=(
+            "The branch behind a share token, for anyone: no Authorization needed. null when "
+            "the token is unknown, revoked or expired, or its message was deleted (the same "
+            "answer for all)."
+        )
+    )
+    async def shared_branch(self, info: Info, token: str) -> SharedBranch | None:
+        shared = await info.context.services.shares.read(
+            token=token, client=info.context.client_address
+        )
+        if shared is None:
+            return None
+        return SharedBranch(
+            title=shared.title,
+            shared_at=shared.shared_at,
+            messages=[SharedMessage.from_row(row) for row in shared.messages],
+        )

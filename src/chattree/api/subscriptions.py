@@ -7,8 +7,9 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from chattree.api.context import Info
+from chattree.api.enums import MessageStatus
 from chattree.api.ids import require_id
-from chattree.api.types import MessageEvent, MessageStatus
+from chattree.api.types import MessageEvent
 from chattree.services.generation import follow
 
 

@@ -7,45 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from enum import Enum, StrEnum
-from typing import Any
 
 import strawberry
 
 from chattree.api.context import Info
+from chattree.api.enums import MessageStatus, Role, graphql_enum
 from chattree.api.ids import require_id
+from chattree.api.shares import Share
 from chattree.db import models
 from chattree.db.tree import MessageRecord, Newest
 from chattree.errors import InvalidInput, NotFound
-
-
-@strawberry.enum
-class Role(Enum):
-    SYSTEM = strawberry.enum_value(
-        "SYSTEM", description="The system prompt, at the root of every conversation."
-    )
-    USER = strawberry.enum_value("USER", description="What the user wrote.")
-    ASSISTANT = strawberry.enum_value("ASSISTANT", description="What the model answered.")
-
-
-@strawberry.enum
-class MessageStatus(Enum):
-    COMPLETE = strawberry.enum_value("COMPLETE", description="Stored and final.")
-    STREAMING = strawberry.enum_value(
-        "STREAMING", description="The model is producing this message right now."
-    )
-    FAILED = strawberry.enum_value(
-        "FAILED", description="The model server failed; `error` says why; partial content is kept."
-    )
-    CANCELLED = strawberry.enum_value(
-        "CANCELLED", description="Stopped by cancelGeneration; partial content is kept."
-    )
-    INTERRUPTED = strawberry.enum_value(
-        "INTERRUPTED",
-        description=(
-            "The server stopped while generating; partial content up to the last flush is kept."
-        ),
-    )
 
 
 @strawberry.type
@@ -205,6 +176,7 @@ class Conversation:
     )
     row_id: strawberry.Private[int]
     current_row_id: strawberry.Private[int | None]
+    forked_from_row_id: strawberry.Private[int | None]
 
     @classmethod
     def from_row(cls, row: models.Conversation) -> Conversation:
@@ -216,7 +188,31 @@ class Conversation:
             updated_at=row.updated_at,
             row_id=row.id,
             current_row_id=row.current_message_id,
+            forked_from_row_id=row.forked_from_id,
         )
+
+    @strawberry.field(
+        description=(
+            "The message this conversation was forked from; null when it is not a fork or "
+            "that message no longer exists."
+        )
+    )
+    async def forked_from(self, info: Info) -> Message | None:
+        if self.forked_from_row_id is None:
+            return None
+        row = await info.context.loaders.message.load(self.forked_from_row_id)
+        return Message.from_row(row) if row is not None else None
+
+    @strawberry.field(
+        description=(
+            "The caller's live (unexpired, unrevoked) share links of this conversation, "
+            "newest first. Tokens are stored hashed: here `token` is empty; only "
+            "createShare's answer holds it."
+        )
+    )
+    async def shares(self, info: Info) -> list[Share]:
+        rows = await info.context.loaders.shares.load(self.row_id)
+        return [Share.from_row(row, token="") for row in rows]
 
     @strawberry.field(description="The system-prompt message at the top of the tree.")
     async def root(self, info: Info) -> Message:
@@ -345,15 +341,6 @@ class MessageEvent:
         description="True on the last event; the subscription then completes."
     )
     error: str | None
-
-
-def graphql_enum(member: StrEnum) -> Any:
-    """A stored enum as a GraphQL enum field's value: its plain string, which graphql-core
-    serializes with one dict lookup. A member of the GraphQL enum's own class would go
-    through strawberry's scan of every member's `.value` (7 µs a field, the largest part
-    of a message's cost on a long branch). The stored enums are StrEnums whose values are
-    the GraphQL names."""
-    return str(member)
 
 
 def messages(rows: Sequence[MessageRecord]) -> list[Message]:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     CheckConstraint,
+    Double,
     Enum,
     ForeignKey,
     Index,
@@ -100,6 +101,9 @@ class Conversation(Base):
     current_message_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The message a fork copied its branch from. No foreign key, like current_message_id:
+    # the source may be deleted, and the fork then simply has no origin.
+    forked_from_id: Mapped[int | None] = mapped_column(BigId)
 
 
 class Message(Base):
@@ -141,3 +145,38 @@ class Message(Base):
     )
     # Assistant messages: how many messages of the branch the model was sent.
     context_message_count: Mapped[int | None] = mapped_column(Integer)
+
+
+class Share(Base):
+    """A read-only link to the branch from the root to `message_id`. Only the token's
+    SHA-256 is kept; revoking deletes the row, and deleting the message deletes it too."""
+
+    __tablename__ = "shares"
+    __table_args__ = (
+        Index("ix_shares_conversation", "conversation_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateHit(Base):
+    """One counted hit of a rate-limit key (a login attempt, a prompt), kept in the
+    database so that every process counts the same hits. Rows past `expires_at` (Unix
+    seconds) no longer count and are pruned."""
+
+    __tablename__ = "rate_hits"
+    __table_args__ = (
+        Index("ix_rate_hits_key", "key", "expires_at"),
+        Index("ix_rate_hits_expires", "expires_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[float] = mapped_column(Double)

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from chattree.broker import Broker
 from chattree.db.engine import Database
 from chattree.llm import ModelClient
+from chattree.metrics import Metrics
 from chattree.services.accounts import Accounts
-from chattree.services.conversations import Conversations
+from chattree.services.conversations import Branches, Conversations
 from chattree.services.generation import GenerationManager
+from chattree.services.portability import Exporter, Importer
+from chattree.services.shares import Shares
 from chattree.settings import Settings
 
 
@@ -22,3 +25,8 @@ class Services:
     accounts: Accounts
     generations: GenerationManager
     conversations: Conversations
+    branches: Branches
+    shares: Shares
+    importer: Importer
+    exporter: Exporter
+    metrics: Metrics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chattree.services.conversations.branches import Branches
 from chattree.services.conversations.models import adopt_model, resolve_model
 from chattree.services.conversations.owned import owned_conversation, owned_message
 from chattree.services.conversations.pages import (
@@ -23,6 +24,7 @@ __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
     "MAX_CURSOR",
     "MAX_PAGE",
+    "Branches",
     "Conversations",
     "Page",
     "PromptResult",

@@ -6,14 +6,27 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chattree.db import tree
-from chattree.db.models import Conversation, Message
-from chattree.errors import NotFound
+from chattree.db.models import Conversation, Message, Status
+from chattree.errors import InvalidInput, NotFound
 
 
 async def owned_message(session: AsyncSession, message_id: int, user_id: int) -> Message:
     message = await tree.owned_message(session, message_id=message_id, user_id=user_id)
     if message is None:
         raise NotFound(f"no message with id {message_id}")
+    return message
+
+
+async def owned_final_message(
+    session: AsyncSession, message_id: int, user_id: int, *, argument: str
+) -> Message:
+    """The user's message, once it is no longer being generated."""
+    message = await owned_message(session, message_id, user_id)
+    if message.status is Status.STREAMING:
+        raise InvalidInput(
+            f"message {message_id} is still being generated; wait for it or cancel it",
+            argument=argument,
+        )
     return message
 
 

@@ -16,9 +16,14 @@ from chattree.errors import InvalidInput, NotFound
 from chattree.llm import ModelClient
 from chattree.services.conversations import models, pages
 from chattree.services.conversations.models import adopt_model
-from chattree.services.conversations.owned import owned_conversation, owned_message
+from chattree.services.conversations.owned import (
+    owned_conversation,
+    owned_final_message,
+    owned_message,
+)
 from chattree.services.generation import GenerationManager, rows
 from chattree.services.generation.context import check_prompt
+from chattree.services.limits import GenerationLimits
 from chattree.services.text import check_text
 from chattree.services.titles import check_title, provisional_title, write_title
 from chattree.settings import Settings
@@ -43,11 +48,13 @@ class Conversations:
         db: Database,
         client: ModelClient,
         generations: GenerationManager,
+        limits: GenerationLimits,
         settings: Settings,
     ) -> None:
         self.db = db
         self.client = client
         self.generations = generations
+        self.limits = limits
         self.settings = settings
 
     async def create(
@@ -74,6 +81,7 @@ class Conversations:
         )
         now = utcnow()
         async with self.db.transaction() as session:
+            await self.limits.admit(session, user_id=user.id)
             conversation = Conversation(
                 user_id=user.id,
                 title=title or provisional_title(content),
@@ -115,16 +123,12 @@ class Conversations:
         self._check_content(content, argument="content")
         missing_model = await self._missing_model(user_id=user_id, message_id=parent_id)
         async with self.db.transaction() as session:
-            parent = await owned_message(session, parent_id, user_id)
+            await self.limits.admit(session, user_id=user_id)
+            parent = await owned_final_message(session, parent_id, user_id, argument="parentId")
             if parent.role is Role.USER:
                 raise InvalidInput(
                     "parentId must be a system or assistant message; to answer a user "
                     "message again use regenerate",
-                    argument="parentId",
-                )
-            if parent.status is Status.STREAMING:
-                raise InvalidInput(
-                    f"message {parent_id} is still being generated; wait for it or cancel it",
                     argument="parentId",
                 )
             await self._check_fits(session, parent, content)
@@ -139,6 +143,7 @@ class Conversations:
     async def regenerate(self, *, user_id: int, message_id: int, wait: bool) -> Message:
         missing_model = await self._missing_model(user_id=user_id, message_id=message_id)
         async with self.db.transaction() as session:
+            await self.limits.admit(session, user_id=user_id)
             message = await owned_message(session, message_id, user_id)
             if message.role is Role.SYSTEM:
                 raise InvalidInput(

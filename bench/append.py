@@ -13,6 +13,7 @@ from bench.rows import USER_TEXT, add_chain, analyze
 from bench.stage import MODEL, Stage, stage
 from bench.suite import Benchmark
 from chattree.app import running_services
+from chattree.metrics import Metrics
 from chattree.services.bundle import Services
 
 PROMPT = """
@@ -62,7 +63,7 @@ async def run(result: Result, db: str, smoke: bool) -> None:
             calls: dict[str, list[float]] = {f"parent at {d}": [] for d in depths}
             prompts: dict[str, list[float]] = {f"parent at {d}": [] for d in depths}
             failures: dict[str, dict[str, int]] = {key: {} for key in prompts}
-            async with running_services(st.settings()) as services:
+            async with running_services(st.settings(), Metrics()) as services:
                 for depth in depths:  # warm-up
                     await service_call(services, st, parents[depth])
                     await end_to_end(st, parents[depth], {})

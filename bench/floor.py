@@ -100,7 +100,7 @@ def sql_of(statement: Select[Any], dialect: Dialect) -> str:
 
 
 def descendants_statement(message_id: int) -> Select[Any]:
-    """Every descendant of a message, shallowest first: the shape of db/tree.py's."""
+    """Every descendant of a message, shallowest first: the shape of chattree.db.tree's."""
     down = (
         select(Message.id, literal(0).label("level"))
         .where(Message.id == message_id)

@@ -94,8 +94,9 @@ def server_env(db_url: str, fake_model: FakeModelServer) -> dict[str, str]:
         "FLUSH_INTERVAL": "0.2",
         "HEARTBEAT_INTERVAL": "0.5",
         "STALE_AFTER": "3",
-        "MODEL_IDLE_TIMEOUT": "2",
-        "MODEL_FIRST_TOKEN_TIMEOUT": "5",
+        # Far beyond any pause a loaded machine causes; tests of the timeouts set theirs.
+        "MODEL_IDLE_TIMEOUT": "60",
+        "MODEL_FIRST_TOKEN_TIMEOUT": "60",
         "SHUTDOWN_GRACE": "0",
     }
 

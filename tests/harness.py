@@ -109,15 +109,18 @@ class Api(Client):
 
 
 @asynccontextmanager
-async def running_server(settings: Settings) -> AsyncIterator[Api]:
-    """Serves the real app with uvicorn on a free loopback port, in this event loop."""
+async def running_server(settings: Settings, **uvicorn_options: Any) -> AsyncIterator[Api]:
+    """Serves the real app with uvicorn on a free loopback port, in this event loop;
+    `uvicorn_options` go to uvicorn.Config."""
     app = create_app(settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    # The websocket limits of `chattree serve`, so tests meet them as clients would.
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", **websocket_options(settings))
+    # The websocket limits of `chattree serve`, so tests meet them as clients would;
+    # a test may change them.
+    options = {**websocket_options(settings), **uvicorn_options}
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

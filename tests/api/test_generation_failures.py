@@ -22,7 +22,9 @@ from tests.ws import (
 )
 
 API_KEY = "sk-test-0123456789"
-FIRST_TOKEN_TIMEOUT = "1.5"  # MODEL_IDLE_TIMEOUT is 2 s (conftest)
+# Apart, so each error names the timeout that fired.
+FIRST_TOKEN_TIMEOUT = "3"
+IDLE_TIMEOUT = "4"
 
 
 @pytest.fixture
@@ -33,6 +35,7 @@ def server_env(server_env: dict[str, str], fake_model: FakeModelServer) -> dict[
         **server_env,
         "MODEL_API_KEY": API_KEY,
         "MODEL_FIRST_TOKEN_TIMEOUT": FIRST_TOKEN_TIMEOUT,
+        "MODEL_IDLE_TIMEOUT": IDLE_TIMEOUT,
     }
 
 
@@ -61,15 +64,14 @@ FAILURES = {
         Reply(status=503, error_message="overloaded"), "", ("503", "overloaded"), requests=None
     ),
     "cut": Failure(
-        Reply(content=TEXT, delay=0.05, chunk_size=3, cut_after=3), TEXT[:9], ("closed the stream",)
+        Reply(content=TEXT, chunk_size=3, cut_after=3), TEXT[:9], ("closed the stream",)
     ),
     "malformed": Failure(
-        Reply(content=TEXT, delay=0.05, chunk_size=3, malformed_after=3), TEXT[:9], ("malformed",)
+        Reply(content=TEXT, chunk_size=3, malformed_after=3), TEXT[:9], ("malformed",)
     ),
     "error-chunk": Failure(
         Reply(
             content=TEXT,
-            delay=0.05,
             chunk_size=3,
             error_chunk_after=3,
             error_message="rate limit hit",
@@ -78,9 +80,9 @@ FAILURES = {
         ("rate limit hit",),
     ),
     "stall": Failure(
-        Reply(content=TEXT, delay=0.05, chunk_size=3, stall_after=3),
+        Reply(content=TEXT, chunk_size=3, stall_after=3),
         TEXT[:9],
-        ("stalled", "2 s"),
+        ("stalled", f"{IDLE_TIMEOUT} s"),
         True,
     ),
     "first-token": Failure(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import pytest
 
 from chattree.broker import Subscription
+from chattree.settings import Settings
 from tests.fake_model import FakeModelServer, Gate, Reply
-from tests.harness import Api
+from tests.harness import Api, running_server
 from tests.ws import (
     LEGACY_WS,
     PROTOCOLS,
@@ -204,10 +206,20 @@ async def test_a_client_disconnecting_mid_stream_does_not_stop_the_reply(
     await until(lambda: api.services.generations.followers == 0)
 
 
+@pytest.fixture
+async def patient_api(server_env: dict[str, str]) -> AsyncIterator[Api]:
+    """The server without websocket keep-alive pings: a client that stops reading stays
+    stalled, not dead, however long a loaded machine makes the test take."""
+    async with running_server(Settings.from_env(server_env), ws_ping_interval=None) as api:
+        yield api
+
+
 @pytest.mark.timeout(180)  # 151 websocket clients: room for a heavily loaded machine
 async def test_a_stalled_subscriber_neither_holds_back_the_others_nor_grows_memory(
-    api: Api, alice: str, fake_model: FakeModelServer
+    patient_api: Api, fake_model: FakeModelServer
 ) -> None:
+    api = patient_api
+    alice = await api.register("alice")
     broker = api.services.broker
     # A small bound makes the stalled subscriber overflow within a short reply.
     broker.queue_size = 4
@@ -340,13 +352,15 @@ async def test_unusual_characters_and_one_huge_chunk_arrive_intact(
 
 
 async def test_a_model_slower_to_start_than_the_idle_timeout_still_answers(
-    api: Api, alice: str, fake_model: FakeModelServer
+    server_env: dict[str, str], fake_model: FakeModelServer
 ) -> None:
-    # MODEL_IDLE_TIMEOUT is 2 s and MODEL_FIRST_TOKEN_TIMEOUT 5 s (conftest).
+    env = {**server_env, "MODEL_IDLE_TIMEOUT": "2", "MODEL_FIRST_TOKEN_TIMEOUT": "30"}
     fake_model.replies["Load"] = Reply(content="Loaded at last.", first_delay=2.3)
-    _, reply_id = await start_reply(api, alice, "Load")
-    async with connect(api.ws_url, token=alice) as ws:
-        events = await stream_events(await subscribe_stream(ws, reply_id))
+    async with running_server(Settings.from_env(env)) as api:
+        alice = await api.register("alice")
+        _, reply_id = await start_reply(api, alice, "Load")
+        async with connect(api.ws_url, token=alice) as ws:
+            events = await stream_events(await subscribe_stream(ws, reply_id))
     assert_well_formed(events, "COMPLETE")
     assert content_of(events) == "Loaded at last."
 

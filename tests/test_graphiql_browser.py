@@ -21,6 +21,10 @@ from chattree.settings import Settings
 from tests.conftest import IN_CI
 from tests.harness import running_server
 
+# Starting Chromium and streaming a whole reply at the demo's pace takes a while on a
+# busy machine; each step has its own bound below.
+pytestmark = pytest.mark.timeout(300)
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "js" / "graphiql.mjs"
 ARTIFACTS = ROOT / "tests" / "artifacts"

@@ -61,6 +61,7 @@ CREATE = """mutation {
 }"""
 
 
+@pytest.mark.timeout(180)  # a whole reply at the demo's pace, after a child's start-up
 async def test_demo_streams_replies_from_its_own_model_and_stops_it_on_exit(
     tmp_path: Path,
 ) -> None:

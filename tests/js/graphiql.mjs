@@ -84,12 +84,21 @@ async function until(page, what, test) {
   }
 }
 
+// Runs a named operation. GraphiQL takes an editor's text into its state a moment
+// later: the active tab showing the operation's name, and the run button its "execute"
+// (not "stop") face, say that it has, so the click runs this operation and not the last.
 async function run(page, query, variables = "{}") {
-  await setEditor(page, ".graphiql-query-editor .CodeMirror", query);
+  const name = /^(?:query|mutation|subscription)\s+(\w+)/.exec(query)[1];
   await page.getByText("Variables", { exact: true }).click();
   await setEditor(page, ".graphiql-editor-tool .CodeMirror", variables);
+  await setEditor(page, ".graphiql-query-editor .CodeMirror", query);
+  await page
+    .locator(".graphiql-tab-active .graphiql-tab-button", { hasText: new RegExp(`^${name}$`) })
+    .waitFor({ timeout: STEP_TIMEOUT });
+  const execute = page.locator('.graphiql-execute-button[aria-label^="Execute"]');
+  await execute.waitFor({ timeout: STEP_TIMEOUT });
   await setResponse(page, "");
-  await page.locator(".graphiql-execute-button").click();
+  await execute.click();
 }
 
 function setResponse(page, text) {
@@ -135,7 +144,7 @@ async function main() {
     await run(
       page,
       // Aliased: the page finds the token whatever the field is called in the answer.
-      `mutation { signUp: register(username: "${username}", password: "${PASSWORD}") { token } }`,
+      `mutation SignUp { signUp: register(username: "${username}", password: "${PASSWORD}") { token } }`,
     );
     await until(page, "with a token", (text) => text.includes('"token"'));
     const shown = page.locator("#account-username");
@@ -146,13 +155,13 @@ async function main() {
     say("signed-in");
 
     // Only a request that carries the token can read `me`.
-    await run(page, "query { me { username } }");
+    await run(page, "query Me { me { username } }");
     await until(page, "from me", (text) => text.includes(`"username": "${username}"`));
     say("query");
 
     await run(
       page,
-      'mutation { createConversation(content: "Hello from a browser") { assistantMessage { id } } }',
+      'mutation Start { createConversation(content: "Hello from a browser") { assistantMessage { id } } }',
     );
     const created = await until(page, "with the reply's id", (text) =>
       Boolean(parsed(text)?.data?.createConversation),
@@ -161,7 +170,7 @@ async function main() {
 
     await run(
       page,
-      "subscription ($id: ID!) { messageStream(messageId: $id) { delta reasoningDelta status done } }",
+      "subscription Watch($id: ID!) { messageStream(messageId: $id) { delta reasoningDelta status done } }",
       JSON.stringify({ id: messageId }),
     );
     const isEvent = (text) => Boolean(parsed(text)?.data?.messageStream);
@@ -200,18 +209,18 @@ async function main() {
 
     await page.locator("#sign-out").click();
     await page.getByText("Not signed in").waitFor({ timeout: STEP_TIMEOUT });
-    await run(page, "query { me { username } }");
+    await run(page, "query MeSignedOut { me { username } }");
     await until(page, "refusing me", (text) => text.includes("UNAUTHENTICATED"));
     say("signed-out");
 
     await run(
       page,
-      `mutation { login(username: "${username}", password: "${PASSWORD}") { token } }`,
+      `mutation LogIn { login(username: "${username}", password: "${PASSWORD}") { token } }`,
     );
     await page.locator("#account-username").waitFor({ timeout: STEP_TIMEOUT });
     say("logged-in");
 
-    await run(page, `mutation { deleteMe(password: "${PASSWORD}") }`);
+    await run(page, `mutation DeleteMe { deleteMe(password: "${PASSWORD}") }`);
     await page.getByText("The account was deleted.").waitFor({ timeout: STEP_TIMEOUT });
     await page.getByText("Not signed in").waitFor({ timeout: STEP_TIMEOUT });
     say("deleted");

@@ -1,38 +1,25 @@
-"""Benchmarks of ChatTree's design claims (see README.md beside this file).
+"""ChatTree's benchmark suite: `python -m bench all` (see docs/performance.md).
 
-Each benchmark prints RATIOS against a baseline measured in the same run, on a database
-it creates for itself and removes afterwards. This module holds what they share: the
-command line, that throwaway database, and the arithmetic of timings.
+Every figure is a ratio against a baseline measured in the same run, on databases the
+suite creates for itself and removes afterwards. This module holds the throwaway
+databases; the other modules hold one benchmark or one family each.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
-import statistics
 import tempfile
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 
-# A database the benchmark may connect to in order to create and drop its own.
+# A database the suite may connect to in order to create and drop its own.
 POSTGRES_ADMIN = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 SIGNATURE = "a-benchmark-secret-that-is-long-enough-for-hs256"
-
-
-def parse_args(description: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        "--db",
-        choices=("sqlite", "postgres"),
-        default="sqlite",
-        help="where the throwaway database lives (default: sqlite)",
-    )
-    return parser.parse_args()
+DATABASES = ("sqlite", "postgres")
 
 
 @asynccontextmanager
@@ -43,15 +30,16 @@ async def scratch_database(kind: str) -> AsyncIterator[str]:
             yield f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}"
         return
     name = f"chattree_bench_{secrets.token_hex(6)}"
-    await _admin(f'CREATE DATABASE "{name}"')
+    await admin(f'CREATE DATABASE "{name}"')
     try:
-        base = POSTGRES_ADMIN.rsplit("/", 1)[0]
-        yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+        yield f"{raw_url(POSTGRES_ADMIN).rsplit('/', 1)[0]}/{name}".replace(
+            "postgresql://", "postgresql+asyncpg://", 1
+        )
     finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _admin(statement: str) -> None:
+async def admin(statement: str) -> None:
     connection = await asyncpg.connect(POSTGRES_ADMIN)
     try:
         await connection.execute(statement)
@@ -59,23 +47,6 @@ async def _admin(statement: str) -> None:
         await connection.close()
 
 
-async def timed(action: Callable[[], Awaitable[object]]) -> float:
-    """Seconds one call of `action` takes."""
-    start = time.perf_counter()
-    await action()
-    return time.perf_counter() - start
-
-
-def median_ms(samples: Sequence[float]) -> float:
-    """The median of timings in seconds, in milliseconds: robust to a busy neighbour."""
-    return statistics.median(samples) * 1000
-
-
-def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
-    """The median of the ratios of timings taken side by side (the i-th of each in the same
-    round): far steadier on a shared machine than a ratio of two medians."""
-    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
-
-
-def header(title: str, db: str) -> None:
-    print(f"{title} — {db}, {os.cpu_count()} CPUs")
+def raw_url(url: str) -> str:
+    """The URL a raw driver takes: no SQLAlchemy `+driver` part."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -12,6 +12,7 @@ Run from the project root: .venv/bin/python -m bench.import_memory [--db sqlite|
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import random
@@ -25,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench import header, parse_args, scratch_database
+from bench import scratch_database
 from chattree.db.engine import create_database
 from chattree.db.migrate import upgrade
 from chattree.db.models import Message, User
@@ -155,7 +156,7 @@ async def measure(kind: str, path: Path) -> dict[str, Any]:
 
 
 async def main(kind: str) -> None:
-    header("Import memory: a 50 MB split ChatGPT export against a 1 MB one", kind)
+    print(f"Import memory: a 50 MB split ChatGPT export against a 1 MB one — {kind}")
     with tempfile.TemporaryDirectory(prefix="chattree-bench-") as directory:
         results = {}
         for label, target in (("1 MB", 1_000_000), ("50 MB", 50_000_000)):
@@ -180,4 +181,6 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         asyncio.run(child(Path(sys.argv[2]), sys.argv[3]))
     else:
-        asyncio.run(main(parse_args(__doc__ or "").db))
+        parser = argparse.ArgumentParser(description=__doc__)
+        parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+        asyncio.run(main(parser.parse_args().db))

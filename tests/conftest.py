@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +57,24 @@ def async_url(name: str) -> str:
     return f"{base}/{name}"
 
 
+@asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """The URL of a fresh PostgreSQL database, dropped when the block ends."""
+    name = await create_postgres_database()
+    try:
+        yield async_url(name)
+    finally:
+        await drop_postgres_database(name)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database for one test."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'chattree.db'}"
         return
-    name = await create_postgres_database()
-    try:
-        yield async_url(name)
-    finally:
-        await drop_postgres_database(name)
+    async with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

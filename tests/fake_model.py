@@ -19,6 +19,47 @@ from typing import Any
 
 from aiohttp import web
 
+# Seconds the wait_for_* helpers allow: a bound for a broken server, never a measure, so
+# generous enough that a heavily loaded machine does not reach it.
+WAIT = 30.0
+
+
+class Gate:
+    """Holds a stream's token chunks until the test lets them through: one at a time
+    (`release`), or all that remain (`open`). Tests synchronise on it instead of on time.
+
+    `sent` counts the chunks that passed.
+    """
+
+    def __init__(self, allowed: int = 0) -> None:
+        self.allowed = allowed  # chunks that may pass without waiting
+        self.opened = False
+        self.sent = 0
+        self._pulse = asyncio.Event()
+
+    def release(self, n: int = 1) -> None:
+        self.allowed += n
+        self._changed()
+
+    def open(self) -> None:
+        self.opened = True
+        self._changed()
+
+    async def passage(self) -> None:
+        """Waits for this chunk's turn."""
+        while not (self.opened or self.sent < self.allowed):
+            await self._wait()
+        self.sent += 1
+        self._changed()
+
+    async def _wait(self) -> None:
+        pulse = self._pulse
+        await pulse.wait()
+
+    def _changed(self) -> None:
+        self._pulse.set()
+        self._pulse = asyncio.Event()
+
 
 @dataclass
 class Reply:
@@ -36,6 +77,8 @@ class Reply:
     first_delay: float = 0.0  # seconds before the first token, as when a model loads
     status: int = 200  # non-200: an OpenAI error object with error_message
     error_message: str = "model exploded"
+    status_times: int | None = None  # answer `status` this many times, then stream; None: always
+    retry_after: str | None = None  # the Retry-After header of a non-200 answer
     cut_after: int | None = None  # drop the connection: no finish_reason, no [DONE]
     malformed_after: int | None = None  # send `data: {not json`
     stall_after: int | None = None  # send nothing more until the client goes away
@@ -43,6 +86,18 @@ class Reply:
     finish_reason: str = "stop"
     send_done: bool = True  # False: end the body after finish_reason without [DONE]
     chunk_size: int | None = None  # characters per chunk; None: word-like tokens
+    gate: Gate | None = None  # each token chunk waits for the gate first
+    endless: bool = False  # after the content, repeat it every `delay` s until the client goes
+    refused: int = field(default=0, init=False)  # non-200 answers given so far
+
+    def refuses(self) -> bool:
+        """Whether this request gets `status` (counting it) rather than a stream."""
+        if self.status == 200 or (
+            self.status_times is not None and self.refused >= self.status_times
+        ):
+            return False
+        self.refused += 1
+        return True
 
 
 def echo(last_user_message: str) -> Reply:
@@ -91,6 +146,7 @@ class FakeModelServer:
     streams_started: int = 0
     disconnects: int = 0  # streams whose client went away before the end
     active_streams: int = 0
+    endless_chunks: int = 0  # chunks an endless reply sent after its first content
     stream_started: asyncio.Event = field(default_factory=asyncio.Event)
 
     _runner: web.AppRunner | None = field(default=None, init=False, repr=False)
@@ -134,18 +190,18 @@ class FakeModelServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def wait_for_requests(self, n: int, timeout: float = 5.0) -> None:
+    async def wait_for_requests(self, n: int, timeout: float = WAIT) -> None:
         """Until at least n chat requests have been received."""
         await self._until(lambda: len(self.requests) >= n, timeout)
 
-    async def wait_for_streams(self, n: int = 1, timeout: float = 5.0) -> None:
+    async def wait_for_streams(self, n: int = 1, timeout: float = WAIT) -> None:
         """Until at least n streams have started (their headers and role chunk sent)."""
         await self._until(lambda: self.streams_started >= n, timeout)
 
-    async def wait_for_disconnects(self, n: int = 1, timeout: float = 5.0) -> None:
+    async def wait_for_disconnects(self, n: int = 1, timeout: float = WAIT) -> None:
         await self._until(lambda: self.disconnects >= n, timeout)
 
-    async def wait_for_stream(self, timeout: float = 10.0) -> None:
+    async def wait_for_stream(self, timeout: float = WAIT) -> None:
         """Until a stream has started, then re-arms for the next one."""
         await asyncio.wait_for(self.stream_started.wait(), timeout)
         self.stream_started.clear()
@@ -212,9 +268,12 @@ class FakeModelServer:
         if reply is None:
             default = self.default_reply
             reply = default if isinstance(default, Reply) else default(last_user)
-        if reply.status != 200:
+        if reply.refuses():
+            headers = {"Retry-After": reply.retry_after} if reply.retry_after is not None else {}
             return web.json_response(
-                openai_error(reply.error_message, "server_error"), status=reply.status
+                openai_error(reply.error_message, "server_error"),
+                status=reply.status,
+                headers=headers,
             )
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await self._stream(request, reply, model=model, usage=usage)
@@ -305,11 +364,15 @@ class FakeModelServer:
                     return response
                 if index == reply.stall_after:
                     await asyncio.Event().wait()  # until the client hangs up
+                if index == len(deltas) and reply.endless:
+                    await self._forever(response, [chunk(delta) for delta in deltas], reply)
                 if index == len(deltas):
                     break
                 wait = reply.delay if index else reply.first_delay
                 if wait:
                     await asyncio.sleep(wait)
+                if reply.gate is not None:
+                    await reply.gate.passage()
                 await response.write(chunk(deltas[index]))
             await response.write(chunk({}, reply.finish_reason))
             if usage:
@@ -336,6 +399,18 @@ class FakeModelServer:
             if not ended:
                 self.disconnects += 1
             self._changed()
+
+    async def _forever(
+        self, response: web.StreamResponse, chunks: list[bytes], reply: Reply
+    ) -> None:
+        """Streams `chunks` over and over; only the client hanging up ends it."""
+        self.endless_chunks = 0
+        while True:
+            for data in chunks:
+                await asyncio.sleep(reply.delay)
+                await response.write(data)
+                self.endless_chunks += 1
+                self._changed()
 
 
 def usage_of(messages: list[dict[str, Any]], completion_tokens: int) -> dict[str, int]:

@@ -15,6 +15,7 @@ from sqlalchemy import event
 from starlette.applications import Starlette
 
 from chattree.app import create_app
+from chattree.cli import websocket_options
 from chattree.services.bundle import Services
 from chattree.settings import Settings
 
@@ -115,7 +116,8 @@ async def running_server(settings: Settings) -> AsyncIterator[Api]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    # The websocket limits of `chattree serve`, so tests meet them as clients would.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", **websocket_options(settings))
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

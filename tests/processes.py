@@ -54,6 +54,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     # Started as `uvicorn chattree.app:app` instead of `chattree serve`.
     plain_uvicorn: bool = False
+    command: str = "serve"  # or "demo"
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
     _log_start: int = 0
@@ -78,7 +79,7 @@ class ServerProcess:
             self._log.close()
         self._log = self.log_path.open("ab")
         self._log_start = self._log.tell()
-        command = [CHATTREE, "serve"]
+        command = [CHATTREE, self.command]
         if self.plain_uvicorn:
             address = ["--host", "127.0.0.1", "--port", str(self.port)]
             command = [sys.executable, "-m", "uvicorn", "chattree.app:app", *address]
@@ -167,10 +168,10 @@ class ServerProcess:
 
 @asynccontextmanager
 async def serving(
-    env: dict[str, str], log_path: Path, *, plain_uvicorn: bool = False
+    env: dict[str, str], log_path: Path, *, plain_uvicorn: bool = False, command: str = "serve"
 ) -> AsyncIterator[ServerProcess]:
     """A started server; stopped afterwards, its log attached to any failure."""
-    server = ServerProcess(env, log_path, plain_uvicorn=plain_uvicorn)
+    server = ServerProcess(env, log_path, plain_uvicorn=plain_uvicorn, command=command)
     async with attached_log(server):
         server.launch()
         await server.ready()
@@ -222,7 +223,7 @@ class Stream:
     def text(self) -> str:
         return ws.content_of(self.events)
 
-    async def next(self, timeout: float = 10.0) -> dict[str, Any] | None:
+    async def next(self, timeout: float = ws.TIMEOUT) -> dict[str, Any] | None:
         """The next event, or None once the server completed the subscription."""
         data = await self.operation.next(timeout)
         if data is None:
@@ -231,7 +232,7 @@ class Stream:
         self.events.append(event)
         return event
 
-    async def until_text(self, min_chars: int = 1, timeout: float = 10.0) -> str:
+    async def until_text(self, min_chars: int = 1, timeout: float = ws.TIMEOUT) -> str:
         """Reads events until at least `min_chars` of content arrived."""
         async with asyncio.timeout(timeout):
             while len(self.text) < min_chars:

@@ -107,6 +107,15 @@ def test_the_wheel_ships_every_migration_inside_the_package(wheel: Path) -> None
         assert f"chattree/migrations/{path.relative_to(MIGRATIONS).as_posix()}" in names
 
 
+def test_the_wheel_ships_graphiql_and_its_assets(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = PACKAGE / "api" / "static"
+    files = [path for path in static.rglob("*") if path.is_file()]
+    assert static / "ide" / "index.html" in files
+    for path in files:
+        assert f"chattree/{path.relative_to(PACKAGE).as_posix()}" in names
+
+
 def test_the_wheel_installs_no_top_level_alembic_package(wheel: Path) -> None:
     # One would shadow the Alembic library itself.
     names = zipfile.ZipFile(wheel).namelist()

@@ -29,7 +29,10 @@ def test_defaults_follow_the_design_table() -> None:
     assert settings.default_model is None
     assert settings.token_ttl_seconds == 7 * 24 * 3600
     assert settings.login_attempts_per_minute > 0
+    assert settings.model_max_reply_seconds == 600
+    assert (settings.max_streams_per_user, settings.prompts_per_minute) == (4, 30)
     assert settings.stale_after > settings.heartbeat_interval
+    assert settings.log_format == "text"
 
 
 def test_empty_or_blank_variables_mean_the_default() -> None:
@@ -54,12 +57,21 @@ def test_every_variable_is_read() -> None:
             "MODEL_CONNECT_TIMEOUT": "1.5",
             "MODEL_FIRST_TOKEN_TIMEOUT": "30",
             "MODEL_IDLE_TIMEOUT": "20",
+            "MODEL_MAX_REPLY_SECONDS": "300",
             "FLUSH_INTERVAL": "0.5",
             "HEARTBEAT_INTERVAL": "2",
             "STALE_AFTER": "10",
             "SHUTDOWN_GRACE": "0",
             "LOGIN_ATTEMPTS_PER_MINUTE": "4",
+            "MAX_STREAMS_PER_USER": "2",
+            "PROMPTS_PER_MINUTE": "12",
+            "WS_MAX_OPERATIONS": "7",
+            "WS_INIT_TIMEOUT": "3",
+            "WS_MAX_MESSAGE_BYTES": "65536",
+            "WS_PING_INTERVAL": "5",
+            "WS_PING_TIMEOUT": "4",
             "LOG_LEVEL": "debug",
+            "LOG_FORMAT": "JSON",
         }
     )
     assert settings == Settings(
@@ -77,12 +89,21 @@ def test_every_variable_is_read() -> None:
         model_connect_timeout=1.5,
         model_first_token_timeout=30.0,
         model_idle_timeout=20.0,
+        model_max_reply_seconds=300.0,
         flush_interval=0.5,
         heartbeat_interval=2.0,
         stale_after=10.0,
         shutdown_grace=0.0,
         login_attempts_per_minute=4,
+        max_streams_per_user=2,
+        prompts_per_minute=12,
+        ws_max_operations=7,
+        ws_init_timeout=3.0,
+        ws_max_message_bytes=65536,
+        ws_ping_interval=5.0,
+        ws_ping_timeout=4.0,
         log_level="DEBUG",
+        log_format="json",
     )
     assert settings.is_postgres
 
@@ -155,7 +176,16 @@ def test_async_database_urls_are_accepted(url: str) -> None:
         ("HEARTBEAT_INTERVAL", "-2"),
         ("STALE_AFTER", "0"),
         ("SHUTDOWN_GRACE", "-1"),
+        ("MODEL_MAX_REPLY_SECONDS", "0"),
+        ("MAX_STREAMS_PER_USER", "0"),
+        ("PROMPTS_PER_MINUTE", "-3"),
+        ("WS_MAX_OPERATIONS", "many"),
+        ("WS_INIT_TIMEOUT", "0"),
+        ("WS_MAX_MESSAGE_BYTES", "1.5"),
+        ("WS_PING_INTERVAL", "-1"),
+        ("WS_PING_TIMEOUT", "never"),
         ("LOG_LEVEL", "LOUD"),
+        ("LOG_FORMAT", "xml"),
     ],
 )
 def test_a_bad_value_is_refused_with_an_error_naming_the_variable(name: str, value: str) -> None:
@@ -201,6 +231,8 @@ def test_sqlite_path_is_the_database_file_of_a_sqlite_url(tmp_path: Path) -> Non
     db_file = tmp_path / "x.db"
     settings = Settings.from_env({"DB_URL": f"sqlite+aiosqlite:///{db_file}"})
     assert settings.sqlite_path() == db_file
+    read_only = f"sqlite+aiosqlite:///file:{db_file}?mode=ro&uri=true"
+    assert Settings.from_env({"DB_URL": read_only}).sqlite_path() == db_file
     assert Settings.from_env({"DB_URL": "sqlite+aiosqlite:///:memory:"}).sqlite_path() is None
     postgres = Settings.from_env({"DB_URL": "postgresql+asyncpg://u@h/d"})
     assert postgres.sqlite_path() is None
@@ -290,3 +322,68 @@ def test_registrations_per_hour_defaults_to_30_and_must_be_positive() -> None:
     assert Settings.from_env({"REGISTRATIONS_PER_HOUR": "5"}).registrations_per_hour == 5
     with pytest.raises(SettingsError, match="REGISTRATIONS_PER_HOUR"):
         Settings.from_env({"REGISTRATIONS_PER_HOUR": "0"})
+
+
+def test_the_context_window_defaults_to_8192_tokens_with_1024_kept_for_the_reply() -> None:
+    settings = Settings.from_env({})
+    assert (settings.model_context_tokens, settings.model_reply_tokens) == (8192, 1024)
+    assert settings.prompt_budget == 8192 - 1024
+    custom = Settings.from_env({"MODEL_CONTEXT_TOKENS": "32768", "MODEL_REPLY_TOKENS": "4096"})
+    assert custom.prompt_budget == 32768 - 4096
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {"MODEL_CONTEXT_TOKENS": "255"},
+        {"MODEL_CONTEXT_TOKENS": "lots"},
+        {"MODEL_REPLY_TOKENS": "0"},
+        {"MODEL_CONTEXT_TOKENS": "1024", "MODEL_REPLY_TOKENS": "1024"},
+    ],
+)
+def test_a_context_window_with_no_room_for_a_prompt_is_refused(
+    environment: dict[str, str],
+) -> None:
+    with pytest.raises(SettingsError, match=r"MODEL_(CONTEXT|REPLY)_TOKENS"):
+        Settings.from_env(environment)
+
+
+def test_metrics_are_off_by_default_and_a_token_protects_them() -> None:
+    assert Settings.from_env({}).metrics is False
+    settings = Settings.from_env({"METRICS": "on", "METRICS_TOKEN": "t" * 16})
+    assert settings.metrics is True and settings.metrics_token == "t" * 16
+    assert "t" * 16 not in repr(settings)
+
+
+def test_a_metrics_token_without_metrics_on_names_both_variables() -> None:
+    with pytest.raises(SettingsError, match="METRICS_TOKEN") as raised:
+        Settings.from_env({"METRICS_TOKEN": "t" * 16})
+    assert "METRICS=on" in str(raised.value)
+
+
+def test_a_short_metrics_token_is_refused_without_repeating_it() -> None:
+    with pytest.raises(SettingsError, match="METRICS_TOKEN") as raised:
+        Settings.from_env({"METRICS": "on", "METRICS_TOKEN": "hunter2"})
+    assert "hunter2" not in str(raised.value)
+
+
+def test_a_direct_database_url_goes_with_a_postgresql_db_url() -> None:
+    direct = "postgresql+asyncpg://app:pw@db.internal:5432/chattree"
+    pooled = "postgresql+asyncpg://app:pw@pgbouncer.internal:6432/chattree"
+    settings = Settings.from_env({"DB_URL": pooled, "DB_DIRECT_URL": direct})
+    assert settings.db_direct_url == direct
+    assert "db.internal" not in repr(settings)
+    with pytest.raises(SettingsError, match="DB_DIRECT_URL") as raised:
+        Settings.from_env({"DB_DIRECT_URL": direct})
+    assert "PgBouncer" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite+aiosqlite:///x.db", "postgresql://app:hunter2@db/chattree", "nonsense"]
+)
+def test_a_direct_database_url_must_be_async_postgresql(url: str) -> None:
+    with pytest.raises(SettingsError, match="DB_DIRECT_URL") as raised:
+        Settings.from_env(
+            {"DB_URL": "postgresql+asyncpg://app@pooler/chattree", "DB_DIRECT_URL": url}
+        )
+    assert "hunter2" not in str(raised.value)

@@ -32,7 +32,9 @@ TRANSPORT_WS: Final = "graphql-transport-ws"
 LEGACY_WS: Final = "graphql-ws"
 PROTOCOLS: Final = (TRANSPORT_WS, LEGACY_WS)
 
-TIMEOUT: Final = 10.0
+# Seconds any wait here allows: a bound for a broken server, never a measure, so generous
+# enough that a heavily loaded machine does not reach it.
+TIMEOUT: Final = 30.0
 
 
 class ConnectionRefused(AssertionError):

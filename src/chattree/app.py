@@ -1,4 +1,5 @@
-"""The ASGI application: /graphql (HTTP and websocket), /healthz, /readyz, /docs.
+"""The ASGI application: /graphql (HTTP, websocket and GraphiQL), /graphql/stream (SSE),
+/static (GraphiQL's assets), /export, /healthz, /readyz, /metrics, /docs.
 
 `create_app()` builds it; the lifespan creates the engine, the model client's HTTP
 session, the broker and the generation manager, and closes them on shutdown.
@@ -7,8 +8,8 @@ session, the broker and the generation manager, and closes them on shutdown.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import aiohttp
 from sqlalchemy import text
@@ -17,40 +18,51 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
+from chattree import logs
 from chattree.api.body_limit import BodyLimit
 from chattree.api.download import export_download
+from chattree.api.metrics import metrics_endpoint
+from chattree.api.request_id import HEADER as REQUEST_ID_HEADER
+from chattree.api.request_id import RequestId
 from chattree.api.schema import build_schema
-from chattree.api.view import GraphQLView
+from chattree.api.view import STATIC, STREAM_PROTOCOLS, GraphQLView
 from chattree.broker import Broker, MemoryBroker
-from chattree.db.engine import create_database
-from chattree.db.migrate import upgrade
+from chattree.db.engine import Database, create_database
+from chattree.db.migrate import migrate
 from chattree.db.secrets import shared_secret
-from chattree.llm import ModelClient, Timeouts
+from chattree.llm import create_model_client
+from chattree.metrics import Metrics
 from chattree.services.accounts import Accounts
 from chattree.services.bundle import Services
 from chattree.services.conversations import Branches, Conversations
 from chattree.services.generation import GenerationManager
+from chattree.services.limits import GenerationLimits, SharedWindow
 from chattree.services.portability import Exporter, Importer
-from chattree.services.ratelimit import SlidingWindow
+from chattree.services.ratelimit import Limiter, SlidingWindow
 from chattree.services.shares import Shares
 from chattree.services.tokens import TokenSigner
 from chattree.settings import Settings
 
 log = logging.getLogger("chattree")
 
+# Something that runs beside the app: entered before its services open, left after they
+# close (the demo's model server, the start-up check of the model server).
+Companion = Callable[[], AbstractAsyncContextManager[object]]
+
 
 def create_broker(settings: Settings) -> Broker:
     if settings.is_postgres:
         from chattree.broker.postgres import PostgresBroker
 
-        return PostgresBroker(url=settings.db_url)
+        return PostgresBroker(url=settings.db_direct_url or settings.db_url)
     return MemoryBroker()
 
 
 @asynccontextmanager
-async def running_services(settings: Settings) -> AsyncIterator[Services]:
+async def running_services(settings: Settings, metrics: Metrics) -> AsyncIterator[Services]:
     """Everything a server process needs, opened in order and closed in reverse."""
     warn_about(settings)
     db = create_database(settings)
@@ -58,20 +70,19 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
     broker = create_broker(settings)
     generations: GenerationManager | None = None
     try:
-        await upgrade(db)
-        secret = settings.signature or await shared_secret(db, "jwt")
-        client = ModelClient(
-            session=http,
-            base_url=settings.model_base_url,
-            api_key=settings.model_api_key,
-            timeouts=Timeouts(
-                connect=settings.model_connect_timeout,
-                first_token=settings.model_first_token_timeout,
-                idle=settings.model_idle_timeout,
-            ),
-        )
+        # First: it refuses a transaction pooler, where migrations would fail less clearly.
         await broker.start()
-        generations = GenerationManager(db=db, client=client, broker=broker, settings=settings)
+        await migrate(settings, db)
+        secret = settings.signature or await shared_secret(db, "jwt")
+        client = create_model_client(
+            settings, http, on_error=lambda request: metrics.upstream_errors.labels(request).inc()
+        )
+        manager = GenerationManager(
+            db=db, client=client, broker=broker, settings=settings, metrics=metrics
+        )
+        generations = manager
+        metrics.watch_subscriptions(lambda: manager.followers)
+        metrics.watch_pool(db.engine.pool)
         await generations.start()
         yield Services(
             settings=settings,
@@ -82,26 +93,34 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
                 db=db,
                 signer=TokenSigner(secret, settings.token_ttl_seconds),
                 use_hash=settings.use_hash,
-                login_limiter=SlidingWindow(
-                    limit=settings.login_attempts_per_minute, what="login attempts"
+                login_limiter=limiter(
+                    settings, db, settings.login_attempts_per_minute, 60, "login attempts"
                 ),
-                register_limiter=SlidingWindow(
-                    limit=settings.registrations_per_hour, window=3600, what="registrations"
+                register_limiter=limiter(
+                    settings, db, settings.registrations_per_hour, 3600, "registrations"
                 ),
             ),
             generations=generations,
             conversations=Conversations(
-                db=db, client=client, generations=generations, settings=settings
+                db=db,
+                client=client,
+                generations=generations,
+                limits=GenerationLimits(
+                    max_streams=settings.max_streams_per_user,
+                    prompts=SharedWindow(db=db, limit=settings.prompts_per_minute, what="prompts"),
+                ),
+                settings=settings,
             ),
             branches=Branches(db=db, generations=generations),
             shares=Shares(
                 db=db,
-                read_limiter=SlidingWindow(
-                    limit=settings.shared_reads_per_minute, what="share link reads"
+                read_limiter=limiter(
+                    settings, db, settings.shared_reads_per_minute, 60, "share link reads"
                 ),
             ),
             importer=Importer(db=db),
             exporter=Exporter(db=db),
+            metrics=metrics,
         )
     finally:
         if generations is not None:
@@ -111,11 +130,25 @@ async def running_services(settings: Settings) -> AsyncIterator[Services]:
         await db.dispose()
 
 
+def limiter(settings: Settings, db: Database, limit: int, window: int, what: str) -> Limiter:
+    """Login and registration limits: in the database on PostgreSQL, where replicas
+    must share them. SQLite serves one process, whose memory counts exactly, and a
+    write transaction per login attempt would contend for SQLite's one write lock."""
+    if settings.is_postgres:
+        return SharedWindow(db=db, limit=limit, window=window, what=what)
+    return SlidingWindow(limit=limit, window=window, what=what)
+
+
 def warn_about(settings: Settings) -> None:
     if settings.signature is None:
         log.warning(
             "SIGNATURE is not set: tokens are signed with a secret generated and kept in the "
             "database. Set SIGNATURE in production."
+        )
+    if settings.metrics and settings.metrics_token is None:
+        log.warning(
+            "METRICS=on without METRICS_TOKEN: /metrics is open to anyone who reaches it. "
+            "Set METRICS_TOKEN, or keep /metrics off the public side of the proxy."
         )
     if not settings.use_hash:
         log.warning(
@@ -124,17 +157,35 @@ def warn_about(settings: Settings) -> None:
         )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, companions: Sequence[Companion] = ()
+) -> Starlette:
     settings = settings or Settings.from_env()
+    if not logging.getLogger().handlers:
+        # Served as `uvicorn chattree.app:app`: uvicorn set up only its own loggers.
+        logs.configure(level=settings.log_level, log_format=settings.log_format)
     schema = build_schema(max_depth=settings.max_query_depth)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with running_services(settings) as services:
-            app.state.services = services
+        async with AsyncExitStack() as stack:
+            for companion in companions:
+                await stack.enter_async_context(companion())
+            app.state.services = await stack.enter_async_context(
+                running_services(settings, metrics)
+            )
             yield
 
-    graphql = GraphQLView(schema, allowed_origins=settings.cors_origins)
+    graphql = GraphQLView(
+        schema,
+        allowed_origins=settings.cors_origins,
+        init_timeout=settings.ws_init_timeout,
+        max_operations=settings.ws_max_operations,
+    )
+    stream = GraphQLView(
+        schema, allowed_origins=settings.cors_origins, protocols=STREAM_PROTOCOLS, graphql_ide=None
+    )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -156,17 +207,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/graphql/stream", stream, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/docs", docs),
             Route("/export", export_download),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            Route("/metrics", metrics_endpoint),
         ],
         middleware=[
+            # Outermost, so that every response and log line has an id, refusals included.
+            Middleware(RequestId),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type"],
+                allow_headers=["Authorization", "Content-Type", "Accept", REQUEST_ID_HEADER],
+                expose_headers=[REQUEST_ID_HEADER],
                 max_age=600,
             ),
             # Room for the longest message a client may send, JSON-escaped, and the query.

@@ -53,3 +53,11 @@ class UpstreamError(ChatTreeError):
     """The model server could not be reached or answered something unusable."""
 
     code = "UPSTREAM_ERROR"
+
+
+class StorageUnavailable(ChatTreeError):
+    """The database cannot serve the request now: unreachable, restarting, read-only or
+    full. The contract has no code of its own for this, so it is INTERNAL, but with a
+    message that says what happened (nothing about the request was wrong)."""
+
+    code = "INTERNAL"

@@ -7,14 +7,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from chattree.logs import LogFormat
+
 T = TypeVar("T")
 
 # Their values may hold credentials, so errors name them without repeating the value.
-SECRET_VARIABLES = frozenset({"DB_URL", "SIGNATURE", "MODEL_API_KEY"})
+SECRET_VARIABLES = frozenset(
+    {"DB_URL", "DB_DIRECT_URL", "SIGNATURE", "MODEL_API_KEY", "METRICS_TOKEN"}
+)
 
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -26,6 +31,9 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     db_url: str = "sqlite+aiosqlite:///data/database.db"
+    # Set when DB_URL goes through a transaction pooler (PgBouncer): the server itself,
+    # for what needs a session of its own (LISTEN, migrations' advisory lock).
+    db_direct_url: str | None = field(default=None, repr=False)
     signature: str | None = field(default=None, repr=False)
     use_hash: bool = True
     host: str = "127.0.0.1"
@@ -39,6 +47,10 @@ class Settings:
     model_connect_timeout: float = 10.0
     model_first_token_timeout: float = 120.0
     model_idle_timeout: float = 60.0
+    # The model's context window, and how much of it is kept for the reply.
+    model_context_tokens: int = 8192
+    model_reply_tokens: int = 1024
+    model_max_reply_seconds: float = 600.0
     flush_interval: float = 1.0
     heartbeat_interval: float = 5.0
     stale_after: float = 30.0
@@ -47,9 +59,20 @@ class Settings:
     registrations_per_hour: int = 30
     shared_reads_per_minute: int = 60
     max_import_bytes: int = 512 * 1024 * 1024
+    max_streams_per_user: int = 4
+    prompts_per_minute: int = 30
+    ws_max_operations: int = 100
+    ws_init_timeout: float = 10.0
+    ws_max_message_bytes: int = 1024 * 1024
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
     log_level: str = "INFO"
+    log_format: LogFormat = "text"
     # Browser origins allowed to call the API from other sites (HTTP and websockets).
     cors_origins: tuple[str, ...] = ()
+    # /metrics: served only when on; with a token, only to `Authorization: Bearer <token>`.
+    metrics: bool = False
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -60,6 +83,7 @@ class Settings:
         env = Reader(os.environ if environ is None else environ)
         settings = cls(
             db_url=env.get("DB_URL", cls.db_url, parse_db_url),
+            db_direct_url=env.get("DB_DIRECT_URL", None, parse_postgres_url),
             signature=env.get("SIGNATURE", None, parse_secret),
             use_hash=env.get("USE_HASH", cls.use_hash, parse_bool),
             host=env.get("UVICORN_HOST", cls.host, str),
@@ -79,6 +103,13 @@ class Settings:
             model_idle_timeout=env.get(
                 "MODEL_IDLE_TIMEOUT", cls.model_idle_timeout, positive_float
             ),
+            model_context_tokens=env.get(
+                "MODEL_CONTEXT_TOKENS", cls.model_context_tokens, context_tokens
+            ),
+            model_reply_tokens=env.get("MODEL_REPLY_TOKENS", cls.model_reply_tokens, positive_int),
+            model_max_reply_seconds=env.get(
+                "MODEL_MAX_REPLY_SECONDS", cls.model_max_reply_seconds, positive_float
+            ),
             flush_interval=env.get("FLUSH_INTERVAL", cls.flush_interval, positive_float),
             heartbeat_interval=env.get(
                 "HEARTBEAT_INTERVAL", cls.heartbeat_interval, positive_float
@@ -95,22 +126,59 @@ class Settings:
                 "SHARED_READS_PER_MINUTE", cls.shared_reads_per_minute, positive_int
             ),
             max_import_bytes=env.get("MAX_IMPORT_BYTES", cls.max_import_bytes, positive_int),
+            max_streams_per_user=env.get(
+                "MAX_STREAMS_PER_USER", cls.max_streams_per_user, positive_int
+            ),
+            prompts_per_minute=env.get("PROMPTS_PER_MINUTE", cls.prompts_per_minute, positive_int),
+            ws_max_operations=env.get("WS_MAX_OPERATIONS", cls.ws_max_operations, positive_int),
+            ws_init_timeout=env.get("WS_INIT_TIMEOUT", cls.ws_init_timeout, positive_float),
+            ws_max_message_bytes=env.get(
+                "WS_MAX_MESSAGE_BYTES", cls.ws_max_message_bytes, positive_int
+            ),
+            ws_ping_interval=env.get("WS_PING_INTERVAL", cls.ws_ping_interval, positive_float),
+            ws_ping_timeout=env.get("WS_PING_TIMEOUT", cls.ws_ping_timeout, positive_float),
             log_level=env.get("LOG_LEVEL", cls.log_level, log_level),
+            log_format=env.get("LOG_FORMAT", cls.log_format, log_format),
             cors_origins=env.get("CORS_ORIGINS", cls.cors_origins, origins),
+            metrics=env.get("METRICS", cls.metrics, parse_bool),
+            metrics_token=env.get("METRICS_TOKEN", None, metrics_token),
         )
+        if settings.db_direct_url is not None and not settings.is_postgres:
+            raise SettingsError(
+                "DB_DIRECT_URL is set but DB_URL is not PostgreSQL: DB_DIRECT_URL is the "
+                "direct address of the PostgreSQL server behind a pooler such as PgBouncer"
+            )
+        if settings.metrics_token is not None and not settings.metrics:
+            raise SettingsError(
+                "METRICS_TOKEN is set but METRICS is off: set METRICS=on to serve /metrics"
+            )
         if settings.stale_after <= settings.heartbeat_interval:
             raise SettingsError(
                 f"STALE_AFTER ({settings.stale_after}) must be longer than "
                 f"HEARTBEAT_INTERVAL ({settings.heartbeat_interval})"
             )
+        if settings.model_reply_tokens >= settings.model_context_tokens:
+            raise SettingsError(
+                f"MODEL_REPLY_TOKENS ({settings.model_reply_tokens}) must be smaller than "
+                f"MODEL_CONTEXT_TOKENS ({settings.model_context_tokens}): the prompt needs room"
+            )
         return settings
+
+    @property
+    def prompt_budget(self) -> int:
+        """Estimated tokens a request may send the model: the window less the reply's room."""
+        return self.model_context_tokens - self.model_reply_tokens
 
     def sqlite_path(self) -> Path | None:
         """The database file when DB_URL is SQLite on disk, else None."""
         url = make_url(self.db_url)
-        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        database = url.database
+        if url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
             return None
-        return Path(url.database)
+        if url.query.get("uri") == "true" and database.startswith("file:"):
+            # A URI filename, e.g. file:/srv/chattree.db?mode=ro&uri=true: the path only.
+            return Path(urlsplit(database).path)
+        return Path(database)
 
 
 class Reader:
@@ -160,6 +228,16 @@ def positive_int(raw: str) -> int:
     return value
 
 
+MIN_CONTEXT_TOKENS = 256
+
+
+def context_tokens(raw: str) -> int:
+    value = int_value(raw)
+    if value < MIN_CONTEXT_TOKENS:
+        raise ValueError(f"expected a context window of at least {MIN_CONTEXT_TOKENS} tokens")
+    return value
+
+
 def non_negative_float(raw: str) -> float:
     try:
         value = float(raw)
@@ -183,6 +261,12 @@ def parse_secret(raw: str) -> str:
     return raw
 
 
+def metrics_token(raw: str) -> str:
+    if len(raw) < 16:
+        raise ValueError("a metrics token needs at least 16 characters")
+    return raw
+
+
 def parse_http_url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise ValueError("expected an http:// or https:// URL")
@@ -202,11 +286,27 @@ def parse_db_url(raw: str) -> str:
     return raw
 
 
+def parse_postgres_url(raw: str) -> str:
+    url = parse_db_url(raw)
+    if make_url(url).get_backend_name() != "postgresql":
+        raise ValueError("expected a postgresql+asyncpg:// URL")
+    return url
+
+
 def log_level(raw: str) -> str:
     value = raw.upper()
     if value not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
     return value
+
+
+def log_format(raw: str) -> LogFormat:
+    value = raw.lower()
+    if value == "text":
+        return "text"
+    if value == "json":
+        return "json"
+    raise ValueError("expected text or json")
 
 
 def origins(raw: str) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.fake_model import FakeModelServer, Reply
+from tests.fake_model import FakeModelServer, Gate, Reply
 from tests.harness import Api
 from tests.ws import (
     LEGACY_WS,
@@ -62,7 +62,7 @@ async def assert_unchanged_after_cancel(
 async def test_cancelling_keeps_the_partial_text_and_ends_every_subscription(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
-    fake_model.replies["Stop me"] = Reply(content=LONG, delay=0.02, chunk_size=10)
+    fake_model.replies["Stop me"] = Reply(content=LONG, chunk_size=10, gate=Gate(10))
     _, reply_id = await start_reply(api, alice, "Stop me")
     async with (
         connect(api.ws_url, token=alice, protocol=TRANSPORT_WS) as first,
@@ -94,7 +94,7 @@ async def test_cancelling_keeps_the_partial_text_and_ends_every_subscription(
 async def test_cancelling_a_reply_nobody_follows_stops_it(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
-    fake_model.replies["Quiet"] = Reply(content=LONG, delay=0.02, chunk_size=10)
+    fake_model.replies["Quiet"] = Reply(content=LONG, chunk_size=10, gate=Gate(5))
     _, reply_id = await start_reply(api, alice, "Quiet")
     await until(lambda: published(api, reply_id) >= 50)
     cancelled = await cancel(api, alice, reply_id)
@@ -114,7 +114,7 @@ async def test_cancelling_during_reasoning_keeps_the_partial_reasoning(
 ) -> None:
     reasoning = "Hmm, let me see. " * 20
     fake_model.replies["Ponder"] = Reply(
-        content="Done.", reasoning=reasoning, delay=0.02, chunk_size=5
+        content="Done.", reasoning=reasoning, chunk_size=5, gate=Gate(6)
     )
     _, reply_id = await start_reply(api, alice, "Ponder")
     async with connect(api.ws_url, token=alice) as ws:
@@ -145,7 +145,7 @@ async def test_cancelling_before_the_first_token_ends_with_no_text(
 async def test_a_request_waiting_for_the_reply_returns_it_cancelled(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
-    fake_model.replies["Wait for it"] = Reply(content=LONG, delay=0.02, chunk_size=10)
+    fake_model.replies["Wait for it"] = Reply(content=LONG, chunk_size=10, gate=Gate(3))
     waiting = asyncio.create_task(
         api.ok(
             'mutation { createConversation(content: "Wait for it", wait: true) '
@@ -169,7 +169,7 @@ async def test_cancelling_a_final_message_is_bad_user_input(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
     fake_model.replies["Broken"] = Reply(status=500)
-    fake_model.replies["Slow"] = Reply(content=LONG, delay=0.02, chunk_size=10)
+    fake_model.replies["Slow"] = Reply(content=LONG, gate=Gate())
     user_id, complete_id = await start_reply(api, alice, "Fine")
     _, failed_id = await start_reply(api, alice, "Broken")
     _, cancelled_id = await start_reply(api, alice, "Slow")
@@ -215,7 +215,7 @@ async def test_cancelling_needs_a_signed_in_user(
 async def test_deleting_the_conversation_stops_its_reply_and_ends_its_streams(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
-    fake_model.replies["Doomed"] = Reply(content=LONG, delay=0.02, chunk_size=10)
+    fake_model.replies["Doomed"] = Reply(content=LONG, gate=Gate())
     data = await api.ok(
         'mutation { createConversation(content: "Doomed") '
         "{ conversation { id } assistantMessage { id } } }",
@@ -247,7 +247,7 @@ async def test_a_reply_whose_row_was_ended_elsewhere_stops_asking_the_model(
 
     from chattree.db.models import Message, Status
 
-    fake_model.replies["Go"] = Reply(content="word " * 400, delay=0.02, chunk_size=5)
+    fake_model.replies["Go"] = Reply(content="word " * 400, chunk_size=5, gate=Gate(1))
     _, reply_id = await start_reply(api, alice, "Go")
     await until(lambda: published(api, reply_id) > 0)
     # What a cancel on another process does when this one does not answer in time.

@@ -19,7 +19,7 @@ from chattree.db.models import Conversation as ConversationRow
 from chattree.db.models import Message as MessageRow
 from chattree.services.conversations import DEFAULT_SYSTEM_PROMPT
 from chattree.settings import Settings
-from tests.fake_model import FakeModelServer, Reply
+from tests.fake_model import FakeModelServer, Gate, Reply
 from tests.harness import Api, running_server
 
 
@@ -392,10 +392,12 @@ async def test_wait_returns_the_final_reply(api: Api, alice: str) -> None:
 async def test_without_wait_the_reply_is_returned_streaming(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
-    fake_model.replies["Slowly"] = Reply(content="one two three four", delay=0.1)
+    gate = Gate()
+    fake_model.replies["Slowly"] = Reply(content="one two three four", gate=gate)
     payload = await create(api, alice, "Slowly", wait=False)
     reply = payload["assistantMessage"]
     assert reply["status"] == "STREAMING"
+    gate.open()
     status = reply["status"]
     for _ in range(500):
         data = await api.ok(

@@ -53,3 +53,22 @@ async def test_an_unlisted_origin_may_not_open_a_websocket(api: Api) -> None:
         ):
             pass
     assert refused.value.response.status_code == 403
+
+
+async def test_a_listed_origin_may_read_and_send_the_request_id(api: Api) -> None:
+    async with api.http.post(
+        f"{api.url}/graphql",
+        json={"query": "{ __typename }"},
+        headers={"Origin": ALLOWED, "X-Request-ID": "from-the-browser"},
+    ) as response:
+        assert response.headers["X-Request-ID"] == "from-the-browser"
+        assert "x-request-id" in response.headers["Access-Control-Expose-Headers"].lower()
+    async with api.http.options(
+        f"{api.url}/graphql",
+        headers={
+            "Origin": ALLOWED,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-request-id",
+        },
+    ) as response:
+        assert response.status == 200

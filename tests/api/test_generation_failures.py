@@ -45,13 +45,21 @@ class Failure:
     partial: str
     error: tuple[str, ...]  # words the error message must contain
     upstream_closed: bool = False  # the server had to close a request left hanging
+    # Chat requests sent: a stream that failed after its first token is never retried.
+    # None for 5xx answers, retried as long as the first-token limit allows.
+    requests: int | None = 1
 
 
 FAILURES = {
     "http-500": Failure(
-        Reply(status=500, error_message="model exploded"), "", ("500", "model exploded")
+        Reply(status=500, error_message="model exploded"),
+        "",
+        ("500", "model exploded"),
+        requests=None,
     ),
-    "http-503": Failure(Reply(status=503, error_message="overloaded"), "", ("503", "overloaded")),
+    "http-503": Failure(
+        Reply(status=503, error_message="overloaded"), "", ("503", "overloaded"), requests=None
+    ),
     "cut": Failure(
         Reply(content=TEXT, delay=0.05, chunk_size=3, cut_after=3), TEXT[:9], ("closed the stream",)
     ),
@@ -103,6 +111,8 @@ async def test_a_failing_model_server_ends_the_reply_failed_with_its_partial_tex
     assert (user["role"], user["content"], user["status"]) == ("USER", "Go", "COMPLETE")
     if failure.upstream_closed:
         await until(lambda: fake_model.disconnects == 1 and fake_model.active_streams == 0)
+    if failure.requests is not None:
+        assert len(fake_model.chat_requests) == failure.requests
 
 
 async def test_subscribing_to_a_failed_reply_yields_one_done_event_with_the_error(

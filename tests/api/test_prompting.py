@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chattree.services.conversations import DEFAULT_SYSTEM_PROMPT
-from tests.fake_model import FakeModelServer, Reply
+from tests.fake_model import FakeModelServer, Gate, Reply
 from tests.harness import Api
 
 MAX_LENGTH = 64
@@ -194,11 +194,13 @@ async def test_a_prompt_with_wait_returns_the_final_reply(api: Api, alice: str) 
 async def test_a_prompt_without_wait_returns_the_reply_streaming(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
-    fake_model.replies["slowly"] = Reply(content="one two three four", delay=0.1)
+    gate = Gate()
+    fake_model.replies["slowly"] = Reply(content="one two three four", gate=gate)
     start = await create(api, alice)
     payload = await prompt(api, alice, start["assistantMessage"]["id"], "slowly", wait=False)
     reply = payload["assistantMessage"]
     assert reply["status"] == "STREAMING"
+    gate.open()
     done = await final(api, alice, reply["id"])
     assert (done["status"], done["content"]) == ("COMPLETE", "one two three four")
 
@@ -362,9 +364,11 @@ async def test_regenerating_without_wait_returns_the_reply_streaming(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
     start = await create(api, alice, "again")
-    fake_model.replies["again"] = Reply(content="one two three four", delay=0.1)
+    gate = Gate()
+    fake_model.replies["again"] = Reply(content="one two three four", gate=gate)
     new = await regenerate(api, alice, start["assistantMessage"]["id"], wait=False)
     assert new["status"] == "STREAMING"
+    gate.open()
     done = await final(api, alice, new["id"])
     assert (done["status"], done["content"]) == ("COMPLETE", "one two three four")
 

@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack
 import pytest
 
 from chattree.broker import Subscription
-from tests.fake_model import FakeModelServer, Reply
+from tests.fake_model import FakeModelServer, Gate, Reply
 from tests.harness import Api
 from tests.ws import (
     LEGACY_WS,
@@ -37,10 +37,14 @@ LONG = " ".join(f"word{i}" for i in range(100))
 async def test_a_reply_streams_to_completion_over_both_subprotocols(
     api: Api, alice: str, fake_model: FakeModelServer, protocol: str
 ) -> None:
-    fake_model.replies["Tell me"] = Reply(content=LONG[:200], delay=0.01, chunk_size=5)
+    gate = Gate()
+    fake_model.replies["Tell me"] = Reply(content=LONG[:200], delay=0.01, chunk_size=5, gate=gate)
     async with connect(api.ws_url, token=alice, protocol=protocol) as ws:
         _, reply_id = await start_reply(api, alice, "Tell me")
-        events = await stream_events(await subscribe_stream(ws, reply_id))
+        operation = await subscribe_stream(ws, reply_id)
+        first = await next_event(operation)  # subscribed before any text
+        gate.open()
+        events = [first, *await stream_events(operation)]
     assert_well_formed(events, "COMPLETE")
     assert all(event["messageId"] == reply_id for event in events)
     assert events[-1]["error"] is None
@@ -54,13 +58,15 @@ async def test_a_reply_streams_to_completion_over_both_subprotocols(
 async def test_a_late_subscriber_first_gets_the_text_so_far_then_the_rest(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
-    fake_model.replies["Slowly"] = Reply(content=LONG, delay=0.02, chunk_size=10)
+    gate = Gate(10)
+    fake_model.replies["Slowly"] = Reply(content=LONG, delay=0.02, chunk_size=10, gate=gate)
     _, reply_id = await start_reply(api, alice, "Slowly")
     await until(lambda: published(api, reply_id) >= 100)
     so_far = published(api, reply_id)
     async with connect(api.ws_url, token=alice) as ws:
         operation = await subscribe_stream(ws, reply_id)
         first = await next_event(operation)
+        gate.open()
         rest = await stream_events(operation)
     assert first["status"] == "STREAMING" and not first["done"]
     assert len(first["delta"]) >= so_far
@@ -74,15 +80,22 @@ async def test_a_late_subscriber_first_gets_the_text_so_far_then_the_rest(
 async def test_resubscribing_mid_stream_gives_the_whole_text_again(
     api: Api, alice: str, fake_model: FakeModelServer, protocol: str
 ) -> None:
-    fake_model.replies["Again"] = Reply(content=LONG, delay=0.02, chunk_size=10)
+    gate = Gate()
+    fake_model.replies["Again"] = Reply(content=LONG, chunk_size=10, gate=gate)
     _, reply_id = await start_reply(api, alice, "Again")
     async with connect(api.ws_url, token=alice, protocol=protocol) as ws:
         dropped = await subscribe_stream(ws, reply_id)
-        seen = [await next_event(dropped), await next_event(dropped)]
+        seen = [await next_event(dropped)]
+        gate.release()
+        seen.append(await next_event(dropped))
         await dropped.stop()
         await until(lambda: api.services.broker.subscriber_count(int(reply_id)) == 0)
+        gate.release(5)
         await until(lambda: published(api, reply_id) > len(content_of(seen)))
-        events = await stream_events(await subscribe_stream(ws, reply_id))
+        operation = await subscribe_stream(ws, reply_id)
+        events = [await next_event(operation)]
+        gate.open()
+        events += await stream_events(operation)
     assert LONG.startswith(content_of(seen))
     assert_well_formed(events, "COMPLETE")
     assert len(events[0]["delta"]) > len(content_of(seen))
@@ -174,12 +187,14 @@ async def test_a_reply_is_generated_when_nobody_subscribes(
 async def test_a_client_disconnecting_mid_stream_does_not_stop_the_reply(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
-    fake_model.replies["Leave"] = Reply(content=LONG[:300], delay=0.01, chunk_size=5)
+    gate = Gate()
+    fake_model.replies["Leave"] = Reply(content=LONG[:300], delay=0.01, chunk_size=5, gate=gate)
     _, reply_id = await start_reply(api, alice, "Leave")
     async with connect(api.ws_url, token=alice) as ws:
         first = await next_event(await subscribe_stream(ws, reply_id))
         assert first["status"] == "STREAMING"
         ws.abort()
+    gate.open()
     stored = await final_message(api, alice, reply_id)
     assert stored["status"] == "COMPLETE"
     assert stored["content"] == LONG[:300]
@@ -189,6 +204,7 @@ async def test_a_client_disconnecting_mid_stream_does_not_stop_the_reply(
     await until(lambda: api.services.generations.followers == 0)
 
 
+@pytest.mark.timeout(180)  # 151 websocket clients: room for a heavily loaded machine
 async def test_a_stalled_subscriber_neither_holds_back_the_others_nor_grows_memory(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
@@ -212,7 +228,8 @@ async def test_a_stalled_subscriber_neither_holds_back_the_others_nor_grows_memo
         return subscription
 
     broker.subscribe = recording_subscribe  # type: ignore[method-assign]
-    fake_model.replies["Crowd"] = Reply(content=CROWD_TEXT, delay=0.02, chunk_size=CHUNK)
+    gate = Gate()
+    fake_model.replies["Crowd"] = Reply(content=CROWD_TEXT, chunk_size=CHUNK, gate=gate)
     async with AsyncExitStack() as stack:
         stalled = await stack.enter_async_context(
             connect(api.ws_url, token=alice, read=False, receive_buffer=4096)
@@ -226,35 +243,45 @@ async def test_a_stalled_subscriber_neither_holds_back_the_others_nor_grows_memo
         _, reply_id = await start_reply(api, alice, "Crowd")
         row_id = int(reply_id)
         # The stalled client does not read. Its operations select the text many times
-        # over, so its socket and the server's send buffer fill up within a short reply.
+        # over, so its socket and the server's send buffers fill up after a few events.
         heavy = [await stalled.subscribe(HEAVY, {"id": reply_id}) for _ in range(STALLED)]
         await until(lambda: broker.subscriber_count(row_id) == STALLED)
         stalled_subscriptions = set(created)
         operations = [await subscribe_stream(client, reply_id) for client in clients]
-        results = await asyncio.gather(*(stream_events(op, timeout=30) for op in operations))
+        await until(lambda: broker.subscriber_count(row_id) == STALLED + 100)
+        # One chunk, so one event, at a time, until every stalled queue has overflowed:
+        # however slow the machine, the overflow is observed, not hoped for.
+        while not stalled_subscriptions <= overflowed:
+            assert gate.sent < CHUNKS, "the stalled client kept up with the whole reply"
+            before = published(api, reply_id)
+            gate.release()
+            await until(lambda: published(api, reply_id) > before)  # noqa: B023
+        gate.open()
+        results = await asyncio.gather(*(stream_events(op, timeout=60) for op in operations))
         stored = await final_message(api, alice, reply_id)
         assert stored["content"] == CROWD_TEXT
         for events in results:
             assert_well_formed(events, "COMPLETE")
             assert content_of(events) == CROWD_TEXT
         assert len(created) == STALLED + 100
-        assert stalled_subscriptions <= overflowed, "the stalled client kept up"
         for subscription in created:
             assert subscription._queue.maxsize == broker.queue_size
             assert subscription._queue.qsize() <= broker.queue_size
         # Once it reads again, the stalled client catches up from the stored reply.
         stalled.start_reading()
         for operation in heavy:
-            events = [data["messageStream"] for data in await operation.collect()]
+            events = [data["messageStream"] for data in await operation.collect(timeout=60)]
             assert_well_formed(events, "COMPLETE")
             assert all("".join(e[f"d{i}"] for e in events) == CROWD_TEXT for i in range(48))
     await until(lambda: broker.subscriber_count(row_id) == 0)
     await until(lambda: api.services.generations.followers == 0)
 
 
-# 20 chunks, each its own event (delay > the coalescing window): 4000 characters.
+# Each chunk is its own event (the test lets one through at a time). The stalled client
+# overflows after a few; the rest is headroom that a correct server never needs.
 CHUNK = 200
-CROWD_TEXT = "".join(f"{i:04d}" + "x" * (CHUNK - 4) for i in range(20))
+CHUNKS = 30
+CROWD_TEXT = "".join(f"{i:04d}" + "x" * (CHUNK - 4) for i in range(CHUNKS))
 # 50 operations selecting the delta 48 times: each event sends the stalled client about
 # 500 KB, more than the kernel and the server buffer after a few events.
 STALLED = 50
@@ -272,7 +299,6 @@ async def test_subscribing_again_and_again_at_any_point_always_adds_up(
     fake_model.replies["Storm"] = Reply(content=text, delay=0.003, chunk_size=4)
     _, reply_id = await start_reply(api, alice, "Storm")
     rng = random.Random(7)
-    finished = 0
     async with (
         connect(api.ws_url, token=alice, protocol=TRANSPORT_WS) as one,
         connect(api.ws_url, token=alice, protocol=LEGACY_WS) as other,
@@ -285,13 +311,15 @@ async def test_subscribing_again_and_again_at_any_point_always_adds_up(
                 if seen[-1]["done"]:
                     break
             if seen[-1]["done"]:
-                finished += 1
                 assert_well_formed(seen, "COMPLETE")
                 assert content_of(seen) == text
             else:
                 assert text.startswith(content_of(seen))
                 await operation.stop()
-    assert finished > 0
+        # However far the reply got meanwhile, one more subscription adds up to all of it.
+        events = await stream_events(await subscribe_stream(one, reply_id))
+    assert_well_formed(events, "COMPLETE")
+    assert content_of(events) == text
     assert (await message(api, alice, reply_id))["content"] == text
 
 

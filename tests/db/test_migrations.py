@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from chattree.db.engine import create_database
@@ -102,3 +102,31 @@ def test_the_alembic_command_line_of_the_checkout_migrates_to_the_models(db_url:
         )
         assert result.returncode == 0, result.stdout + result.stderr
     assert "No new upgrade operations detected" in result.stdout + result.stderr
+
+
+async def test_upgrading_a_database_with_messages_estimates_their_tokens(db_url: str) -> None:
+    from sqlalchemy import select
+
+    from chattree.db.models import Message
+
+    db = create_database(Settings(db_url=db_url))
+    try:
+        await upgrade(db, "0001")
+        async with db.transaction() as session:
+            for statement in (
+                "INSERT INTO users (username, password, token_version, created_at) "
+                "VALUES ('dora', 'plain$x', 0, CURRENT_TIMESTAMP)",
+                "INSERT INTO conversations (user_id, title, title_pending, model, created_at, "
+                "updated_at) VALUES (1, 't', false, 'm', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                "INSERT INTO messages (conversation_id, parent_id, role, content, status, depth, "
+                "created_at, seq) VALUES (1, NULL, 'SYSTEM', 'abcdefgh', 'COMPLETE', 0, "
+                "CURRENT_TIMESTAMP, 0), (1, 1, 'USER', 'abcdefghi', 'COMPLETE', 1, "
+                "CURRENT_TIMESTAMP, 0)",
+            ):
+                await session.execute(text(statement))
+        await upgrade(db)
+        async with db.reader() as session:
+            found = (await session.execute(select(Message.id, Message.token_estimate))).all()
+        assert sorted(found) == [(1, 2 + 4), (2, 3 + 4)]
+    finally:
+        await db.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
+from chattree import logs
 from chattree.api.loaders import Loaders
 from chattree.db.models import User
 from chattree.errors import Unauthenticated
@@ -24,6 +26,7 @@ class Context:
         self.request = request
         self.connection_params: dict[str, Any] | None = None
         self._user: User | None = None
+        self._operations = itertools.count(1)
 
     @cached_property
     def loaders(self) -> Loaders:
@@ -59,6 +62,10 @@ class Context:
         context.connection_params = self.connection_params
         return context
 
+    def operation_request_id(self) -> str:
+        """The connection's request id with this operation's number on the connection."""
+        return f"{logs.request_id.get() or logs.new_request_id()}.{next(self._operations)}"
+
 
 class OperationContext(SchemaExtension):
     """Gives every operation a context of its own.
@@ -69,12 +76,17 @@ class OperationContext(SchemaExtension):
     authenticated at connection_init would outlive a revoked token. Strawberry reads
     `execution_context.context` only after the operation hook has begun, so swapping it
     here reaches every resolver of this operation and no other.
+
+    Each websocket operation runs in a task of its own, so the request id set here names
+    that operation in every log line it writes, and no other.
     """
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context.context
         if isinstance(context, Context):
             self.execution_context.context = context.for_operation()
+            if isinstance(context.request, WebSocket):
+                logs.request_id.set(context.operation_request_id())
         yield
 
 

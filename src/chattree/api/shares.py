@@ -7,7 +7,7 @@ from datetime import datetime
 
 import strawberry
 
-from chattree.api.enums import Role
+from chattree.api.enums import Role, graphql_enum
 from chattree.db import models
 
 
@@ -44,7 +44,7 @@ class Share:
 
 @strawberry.type
 class SharedMessage:
-    role: Role  # type: ignore[valid-type]
+    role: Role
     content: str
     reasoning: str | None
     model: str | None
@@ -53,7 +53,7 @@ class SharedMessage:
     @classmethod
     def from_row(cls, row: models.Message) -> SharedMessage:
         return cls(
-            role=row.role,
+            role=graphql_enum(row.role),
             content=row.content,
             reasoning=row.reasoning,
             model=row.model,

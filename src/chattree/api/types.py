@@ -5,15 +5,17 @@ field is nullable), like an id that never existed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import strawberry
 
 from chattree.api.context import Info
-from chattree.api.enums import MessageStatus, Role
+from chattree.api.enums import MessageStatus, Role, graphql_enum
 from chattree.api.ids import require_id
 from chattree.api.shares import Share
 from chattree.db import models
+from chattree.db.tree import MessageRecord, Newest
 from chattree.errors import InvalidInput, NotFound
 
 
@@ -58,7 +60,7 @@ class Message:
     id: strawberry.ID
     conversation_id: strawberry.ID
     parent_id: strawberry.ID | None
-    role: Role  # type: ignore[valid-type]
+    role: Role
     content: str
     reasoning: str | None = strawberry.field(
         description=(
@@ -71,24 +73,31 @@ class Message:
     model: str | None = strawberry.field(description="The model that wrote an assistant message.")
     depth: int = strawberry.field(description="0 for the root.")
     created_at: datetime
+    context_message_count: int | None = strawberry.field(
+        description=(
+            "How many messages of the branch, the root included, were sent to the model for "
+            "this reply after fitting the context window; null for user and system messages."
+        )
+    )
     row_id: strawberry.Private[int]
     parent_row_id: strawberry.Private[int | None]
     conversation_row_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, row: models.Message) -> Message:
+    def from_row(cls, row: MessageRecord) -> Message:
         return cls(
             id=strawberry.ID(str(row.id)),
             conversation_id=strawberry.ID(str(row.conversation_id)),
             parent_id=strawberry.ID(str(row.parent_id)) if row.parent_id is not None else None,
-            role=row.role,
+            role=graphql_enum(row.role),
             content=row.content,
             reasoning=row.reasoning,
-            status=MessageStatus(row.status.value),
+            status=graphql_enum(row.status),
             error=row.error,
             model=row.model,
             depth=row.depth,
             created_at=row.created_at,
+            context_message_count=row.context_message_count,
             row_id=row.id,
             parent_row_id=row.parent_id,
             conversation_row_id=row.conversation_id,
@@ -133,9 +142,16 @@ class Message:
             return 1
         return await info.context.loaders.child_count.load(self.parent_row_id)
 
-    @strawberry.field(description="The root, every ancestor, then this message.")
-    async def path(self, info: Info) -> list[Message]:
-        return await path_to(info, self.row_id)
+    @strawberry.field(
+        description=(
+            "The root, every ancestor, then this message. `last` and `before` page it as "
+            "Conversation.branch does."
+        )
+    )
+    async def path(
+        self, info: Info, last: int | None = None, before: strawberry.ID | None = None
+    ) -> list[Message]:
+        return await page_of(info, self.conversation_row_id, self.row_id, last, before)
 
     @strawberry.field(
         description=(
@@ -214,21 +230,28 @@ class Conversation:
             "The messages of one branch, root first. Without `through`: the branch that ends "
             "at the newest message of the conversation. With `through`: the branch that ends "
             "at the newest message among `through` and its descendants (so it contains "
-            "`through`)."
+            "`through`). Paging a long branch upwards: `last` (1 to 1000) keeps only its last "
+            "`last` messages; `before`, a message of the branch, ends the page just above it "
+            "(the page is then `before`'s ancestors). Each page is still root first; pass the "
+            "first message of one page as `before` to get the page above it."
         )
     )
-    async def branch(self, info: Info, through: strawberry.ID | None = None) -> list[Message]:
-        loaders = info.context.loaders
+    async def branch(
+        self,
+        info: Info,
+        through: strawberry.ID | None = None,
+        last: int | None = None,
+        before: strawberry.ID | None = None,
+    ) -> list[Message]:
         if through is None:
-            return await path_to(info, await self._newest(info))
-        start = require_id(through, what="message")
-        row = await loaders.message.load(start)
-        if row is None or row.conversation_id != self.row_id:
-            raise NotFound(f"no message with id {through} in conversation {self.id}")
-        end = await loaders.newest_below.load(start)
-        if end is None:
-            raise NotFound(f"no message with id {through} in conversation {self.id}")
-        return await path_to(info, end)
+            end = (await self._newest(info)).id
+        else:
+            start = (await message_in(info, self.row_id, through, "through")).row_id
+            found = await info.context.loaders.newest_below.load(start)
+            if found is None:
+                raise NotFound(f"no message with id {through} in conversation {self.id}")
+            end = found
+        return await page_of(info, self.row_id, end, last, before)
 
     @strawberry.field(
         description=(
@@ -249,16 +272,29 @@ class Conversation:
     async def current_message_id(self, info: Info) -> strawberry.ID:
         return strawberry.ID(str(await self._current(info)))
 
-    @strawberry.field(description="The path from the root to currentMessageId.")
-    async def current_branch(self, info: Info) -> list[Message]:
-        return await path_to(info, await self._current(info))
+    @strawberry.field(
+        description=(
+            "The path from the root to currentMessageId; `last` and `before` page it as "
+            "branch does."
+        )
+    )
+    async def current_branch(
+        self, info: Info, last: int | None = None, before: strawberry.ID | None = None
+    ) -> list[Message]:
+        return await page_of(info, self.row_id, await self._current(info), last, before)
+
+    @strawberry.field(
+        description="Messages of the newest branch (its depth + 1), without reading the branch."
+    )
+    async def branch_length(self, info: Info) -> int:
+        return (await self._newest(info)).depth + 1
 
     async def _current(self, info: Info) -> int:
         if self.current_row_id is not None:
             return self.current_row_id
-        return await self._newest(info)
+        return (await self._newest(info)).id
 
-    async def _newest(self, info: Info) -> int:
+    async def _newest(self, info: Info) -> Newest:
         newest = await info.context.loaders.newest_in_conversation.load(self.row_id)
         if newest is None:
             raise NotFound(f"no conversation with id {self.id}")
@@ -307,13 +343,48 @@ class MessageEvent:
     error: str | None
 
 
-def messages(rows: list[models.Message]) -> list[Message]:
+def messages(rows: Sequence[MessageRecord]) -> list[Message]:
     return [Message.from_row(row) for row in rows]
 
 
-async def path_to(info: Info, message_id: int) -> list[Message]:
-    """The root, every ancestor, then the message."""
-    rows = await info.context.loaders.path.load(message_id)
+MAX_PAGE = 1000
+
+
+async def page_of(
+    info: Info,
+    conversation_id: int,
+    end: int,
+    last: int | None,
+    before: strawberry.ID | None,
+) -> list[Message]:
+    """The path from the root to `end`, root first; with `last`, only its last `last`
+    messages; with `before` (a message of that path), only the part above it.
+
+    A page is one walk up of at most `last` steps from where it ends, so its cost does
+    not depend on the depth of the branch. The part above `before` is the path of
+    `before`'s parent: it is the same for every branch through `before`, so a client
+    scrolling up a branch keeps its place even when the conversation has moved on."""
+    if last is not None and not 1 <= last <= MAX_PAGE:
+        raise InvalidInput(f"last must be 1 to {MAX_PAGE}", argument="last")
+    if before is not None:
+        above = await message_in(info, conversation_id, before, "before")
+        if above.parent_row_id is None:
+            return []
+        end = above.parent_row_id
+    rows = await info.context.loaders.path(last).load(end)
     if rows is None:
-        raise NotFound(f"no message with id {message_id}")
+        raise NotFound(f"no message with id {end}")
     return messages(rows)
+
+
+async def message_in(
+    info: Info, conversation_id: int, message_id: strawberry.ID, argument: str
+) -> Message:
+    """The caller's message `message_id` of this conversation, or NOT_FOUND."""
+    row_id = require_id(message_id, what="message")
+    row = await info.context.loaders.message.load(row_id)
+    if row is None or row.conversation_id != conversation_id:
+        raise NotFound(
+            f"{argument}: no message with id {message_id} in conversation {conversation_id}"
+        )
+    return Message.from_row(row)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +39,8 @@ QUERY_TIMEOUT: Final = 10.0
 # A connection can die without the socket saying so; ask it now and then.
 HEALTH_CHECK_EVERY: Final = 30.0
 CLOSE_TIMEOUT: Final = 2.0
+# How long start() waits for its own notification to come back over LISTEN.
+PROBE_TIMEOUT: Final = 5.0
 
 LISTENER_NAME: Final = "chattree-listen"
 SENDER_NAME: Final = "chattree-notify"
@@ -51,6 +54,7 @@ class _Connection(Protocol):
     async def close(self) -> None: ...
     async def execute(self, query: str, *args: object) -> str: ...
     async def add_listener(self, channel: str, callback: Callable[..., None]) -> None: ...
+    async def remove_listener(self, channel: str, callback: Callable[..., None]) -> None: ...
     def add_termination_listener(self, callback: Callable[[Any], None]) -> None: ...
 
 
@@ -84,6 +88,7 @@ class PostgresBroker(Broker):
         self._listener = await self._open_listener()
         try:
             self._sender = await self._connect(SENDER_NAME)
+            await self._prove_listening(self._listener, self._sender)
         except BaseException:
             await self._close_connections()
             raise
@@ -139,6 +144,31 @@ class PostgresBroker(Broker):
             connection.terminate()
             raise
         return connection
+
+    async def _prove_listening(self, listener: _Connection, sender: _Connection) -> None:
+        """Refuses to start when a notification does not come back. Through a
+        transaction pooler (PgBouncer) LISTEN is run by whichever server session the
+        pooler lends for it, and that session is then lent to others: every live event
+        would be lost without an error."""
+        channel = f"chattree_probe_{secrets.token_hex(8)}"
+        heard = asyncio.Event()
+
+        def on_probe(*_: object) -> None:
+            heard.set()
+
+        await listener.add_listener(channel, on_probe)
+        try:
+            await sender.execute("SELECT pg_notify($1, 'probe')", channel)
+            await asyncio.wait_for(heard.wait(), PROBE_TIMEOUT)
+        except TimeoutError:
+            raise RuntimeError(
+                f"PostgreSQL LISTEN heard nothing within {PROBE_TIMEOUT:g} s. Is the database "
+                "URL a transaction pooler such as PgBouncer? Then set DB_DIRECT_URL to the "
+                "PostgreSQL server's own address (see docs/deployment.md)"
+            ) from None
+        finally:
+            if not listener.is_closed():
+                await listener.remove_listener(channel, on_probe)
 
     def _on_termination(self, connection: object) -> None:
         # Also called for connections this broker closes or replaces: ignore those.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,7 +17,32 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from chattree.db.failures import unavailable
 from chattree.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# asyncpg prepares every statement and keeps it for the life of the connection. After
+# five runs PostgreSQL may switch a prepared statement to a generic plan, costed for the
+# table as it was then: a tree walk planned while `messages` held a few rows goes on
+# scanning the whole table at every step once it holds many (O(rows x depth); 480 ms
+# instead of 30 ms for a 3,000-deep path), and without ANALYZE nothing ever replans it.
+# Custom plans cost a fraction of a millisecond to make and always see the table's size.
+POSTGRES_SESSION = {"plan_cache_mode": "force_custom_plan"}
+
+
+# Through a transaction pooler, consecutive statements of one client connection may run
+# on different server connections, so a statement prepared on one is unknown to the
+# next, and a named one is never closed where it was made. So: no statement caches
+# (asyncpg's, and SQLAlchemy's above it), and the statements SQLAlchemy still prepares
+# are unnamed, which asyncpg then parses again in the same message sequence as each
+# execution: nothing outlives that sequence on any server connection.
+def pooler_connect_args() -> dict[str, Any]:
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: "",
+    }
 
 
 class Database:
@@ -34,23 +61,51 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: committed when the block ends, rolled back if it raises."""
-        async with self._writes.begin() as session:
-            yield session
+        with translated_outages():
+            async with self._writes.begin() as session:
+                yield session
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
-        async with self._reads() as session:
-            yield session
+        with translated_outages():
+            async with self._reads() as session:
+                yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
-def create_database(settings: Settings, **engine_options: Any) -> Database:
+@contextmanager
+def translated_outages() -> Iterator[None]:
+    """Raises StorageUnavailable for a database that cannot serve (see db.failures)."""
+    try:
+        yield
+    except Exception as exc:
+        failure = unavailable(exc)
+        if failure is None:
+            raise
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        # One line: SQLAlchemy's own text would add the statement and its parameters.
+        log.warning("database unavailable: %s (%s: %s)", failure, type(cause).__name__, cause)
+        raise failure from exc
+
+
+def create_database(settings: Settings, *, direct: bool = False, **engine_options: Any) -> Database:
+    """The database of DB_URL; with direct=True, of DB_DIRECT_URL when it is set."""
     sqlite_file = settings.sqlite_path()
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(settings.db_url, pool_pre_ping=True, **engine_options)
+    url = settings.db_url
+    if direct and settings.db_direct_url is not None:
+        url = settings.db_direct_url
+    elif settings.db_direct_url is not None:
+        engine_options.setdefault("connect_args", pooler_connect_args())
+    if settings.is_postgres:
+        connect_args = engine_options.setdefault("connect_args", {})
+        connect_args.setdefault("server_settings", {}).update(POSTGRES_SESSION)
+    # hide_parameters: a failed statement's error (and so the log) leaves out its values,
+    # which may be message text, usernames or password hashes.
+    engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **engine_options)
     if engine.dialect.name == "sqlite":
         configure_sqlite(engine)
     return Database(engine)

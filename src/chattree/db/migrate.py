@@ -9,11 +9,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chattree.db.engine import Database
+from chattree.db.engine import Database, create_database
+from chattree.settings import Settings
 
 # Any constant shared by every replica; two replicas starting together migrate in turn.
 ADVISORY_LOCK_KEY = 0x43484154545245
@@ -63,8 +66,32 @@ async def migration_lock(connection: AsyncConnection) -> AsyncIterator[None]:
         await connection.commit()
 
 
+async def migrate(settings: Settings, db: Database | None = None) -> None:
+    """Applies pending migrations, over `db` or a connection of their own. Behind a
+    transaction pooler they take DB_DIRECT_URL: the advisory lock belongs to one server
+    session, and a pooler hands each transaction to any session."""
+    if db is not None and settings.db_direct_url is None:
+        await upgrade(db)
+        return
+    own = create_database(settings, direct=True)
+    try:
+        await upgrade(own)
+    finally:
+        await own.dispose()
+
+
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Brings the schema to `revision`; safe to run from several processes at once."""
     async with db.engine.connect() as connection, migration_lock(connection):
         await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
         await connection.commit()
+
+
+async def revisions(db: Database) -> tuple[set[str], set[str]]:
+    """(the revisions the database is at, the heads of the migrations shipped here)."""
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    async with db.engine.connect() as connection:
+        current = await connection.run_sync(
+            lambda sync: set(MigrationContext.configure(sync).get_current_heads())
+        )
+    return current, heads

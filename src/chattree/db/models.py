@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     CheckConstraint,
+    Double,
     Enum,
     ForeignKey,
     Index,
@@ -20,9 +21,11 @@ from sqlalchemy import (
     String,
     Text,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from chattree.db.estimate import estimate_of_inserted
 from chattree.db.types import BigId, UTCDateTime, utcnow
 
 NAMING = {
@@ -109,6 +112,14 @@ class Message(Base):
         Index("ix_messages_conversation", "conversation_id", "id"),
         Index("ix_messages_parent", "parent_id", "id"),
         Index("ix_messages_streaming", "status", "heartbeat_at"),
+        # One root per conversation, found by index: context fitting always sends it.
+        Index(
+            "ix_messages_root",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("parent_id IS NULL"),
+            postgresql_where=text("parent_id IS NULL"),
+        ),
         CheckConstraint("depth >= 0", name="depth_not_negative"),
         {"sqlite_autoincrement": True},
     )
@@ -128,6 +139,12 @@ class Message(Base):
     # when the generating process last proved it was alive.
     seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Estimated tokens of `content` (db/estimate.py), kept current with it.
+    token_estimate: Mapped[int] = mapped_column(
+        Integer, default=estimate_of_inserted, server_default="0"
+    )
+    # Assistant messages: how many messages of the branch the model was sent.
+    context_message_count: Mapped[int | None] = mapped_column(Integer)
 
 
 class Share(Base):
@@ -146,3 +163,20 @@ class Share(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateHit(Base):
+    """One counted hit of a rate-limit key (a login attempt, a prompt), kept in the
+    database so that every process counts the same hits. Rows past `expires_at` (Unix
+    seconds) no longer count and are pruned."""
+
+    __tablename__ = "rate_hits"
+    __table_args__ = (
+        Index("ix_rate_hits_key", "key", "expires_at"),
+        Index("ix_rate_hits_expires", "expires_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[float] = mapped_column(Double)

@@ -10,7 +10,8 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,8 +19,16 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from chattree.errors import UpstreamError
+from chattree.llm.retry import (
+    RETRYABLE_STATUSES,
+    Retries,
+    RetryableStatus,
+    parse_retry_after,
+    retrying,
+)
 from chattree.llm.sse import SSEParser, error_message, shorten
 from chattree.llm.think import ThinkSplitter, split_think
+from chattree.settings import Settings
 
 CUT_STREAM = "model server closed the stream before finishing"
 
@@ -39,11 +48,14 @@ class Delta:
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Seconds. Generation has no total limit: a long answer that keeps flowing is fine."""
+    """Seconds."""
 
     connect: float = 10.0
     first_token: float = 120.0  # from sending the request; covers loading the model
     idle: float = 60.0  # between two reads once tokens flow
+    # A whole reply, from its request to its last token: a model that never stops (a
+    # repetition loop, say) would otherwise hold a stream and its row forever.
+    total: float = 600.0
 
 
 def normalize_base_url(url: str) -> str:
@@ -62,16 +74,21 @@ class ModelClient:
         base_url: str,
         api_key: str = "",
         timeouts: Timeouts = Timeouts(),  # frozen, so one shared default is safe
+        retries: Retries | None = None,
         models_ttl: float = 30.0,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self._session = session
         self._base_url = normalize_base_url(base_url)
         self._api_key = api_key
         self.timeouts = timeouts
+        self.retries = retries or Retries()
         self._models_ttl = models_ttl
         self._models: list[str] | None = None
         self._models_expire = 0.0
         self._models_fetch: asyncio.Task[list[str]] | None = None
+        # Told "stream", "complete" or "models" each time such a request fails.
+        self._on_error = on_error or (lambda request: None)
 
     @property
     def base_url(self) -> str:
@@ -91,21 +108,17 @@ class ModelClient:
         self, *, model: str, messages: Sequence[ChatMessage], max_tokens: int = 32
     ) -> str:
         """A short answer in one piece (titles), its reasoning removed."""
-        body = await self._request_json(
-            "POST",
-            "/chat/completions",
-            {
-                "model": model,
-                "messages": [message_json(message) for message in messages],
-                "stream": False,
-                "max_tokens": max_tokens,
-            },
-            wait=self.timeouts.first_token,
-        )
-        try:
-            content = body["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise UpstreamError("model server answered without choices[0].message") from None
+        with self._counting_errors("complete"):
+            body = await self._request_json(
+                "POST",
+                "/chat/completions",
+                chat_body(model, messages, stream=False, max_tokens=max_tokens),
+                wait=self.timeouts.first_token,
+            )
+            try:
+                content = body["choices"][0]["message"]["content"]
+            except (KeyError, IndexError, TypeError):
+                raise UpstreamError("model server answered without choices[0].message") from None
         # A reasoning model can spend all of max_tokens thinking and leave content null.
         if not isinstance(content, str):
             return ""
@@ -120,19 +133,33 @@ class ModelClient:
         Stopping early (aclose, or cancelling the consumer) drops the connection, which
         is how the model server learns to stop generating.
         """
+        with self._counting_errors("stream"):
+            async with aclosing(self._stream_chat(model, messages)) as deltas:
+                async for delta in deltas:
+                    yield delta
+
+    @contextmanager
+    def _counting_errors(self, request: str) -> Iterator[None]:
+        try:
+            yield
+        except UpstreamError:
+            self._on_error(request)
+            raise
+
+    async def _stream_chat(
+        self, model: str, messages: Sequence[ChatMessage]
+    ) -> AsyncGenerator[Delta, None]:
         loop = asyncio.get_running_loop()
-        first_token_at = loop.time() + self.timeouts.first_token
-        response = await self._send(
-            "POST",
-            "/chat/completions",
-            {
-                "model": model,
-                "messages": [message_json(message) for message in messages],
-                "stream": True,
-                "stream_options": {"include_usage": True},
-            },
+        started = loop.time()
+        first_token_at = started + min(self.timeouts.first_token, self.timeouts.total)
+        ends_at = started + self.timeouts.total
+        body = chat_body(model, messages, stream=True, stream_options={"include_usage": True})
+        response = await retrying(
+            lambda: self._send(
+                "POST", "/chat/completions", body, deadline=first_token_at, late=self._no_token()
+            ),
+            self.retries,
             deadline=first_token_at,
-            late=self._no_token(),
         )
         parser = SSEParser()
         splitter = ThinkSplitter()
@@ -143,7 +170,7 @@ class ModelClient:
             while not parser.done:
                 deadline = loop.time() + self.timeouts.idle if flowing else first_token_at
                 try:
-                    async with asyncio.timeout_at(deadline):
+                    async with asyncio.timeout_at(min(deadline, ends_at)):
                         data = await response.content.readany()
                 except aiohttp.ClientError as exc:
                     if finish_reason is not None:
@@ -152,7 +179,9 @@ class ModelClient:
                 except TimeoutError as exc:
                     if finish_reason is not None:
                         break
-                    raise UpstreamError(self._stalled() if flowing else self._no_token()) from exc
+                    raise UpstreamError(
+                        self._late(flowing, overdue=loop.time() >= ends_at)
+                    ) from exc
                 for chunk in parser.feed(data) if data else parser.end():
                     content, reasoning, finish = read_chunk(chunk)
                     flowing = flowing or bool(content or reasoning)
@@ -182,20 +211,24 @@ class ModelClient:
 
     async def _fetch_models(self) -> list[str]:
         try:
-            body = await self._request_json("GET", "/models", None, wait=self.timeouts.idle)
-            data = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(data, list):
-                raise UpstreamError("model server answered /models without a model list")
-            models = [
-                item["id"]
-                for item in data
-                if isinstance(item, dict) and isinstance(item.get("id"), str)
-            ]
-            self._models = models
-            self._models_expire = time.monotonic() + self._models_ttl
-            return models
+            with self._counting_errors("models"):
+                return await self._read_models()
         finally:
             self._models_fetch = None
+
+    async def _read_models(self) -> list[str]:
+        body = await self._request_json("GET", "/models", None, wait=self.timeouts.idle)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise UpstreamError("model server answered /models without a model list")
+        models = [
+            item["id"]
+            for item in data
+            if isinstance(item, dict) and isinstance(item.get("id"), str)
+        ]
+        self._models = models
+        self._models_expire = time.monotonic() + self._models_ttl
+        return models
 
     async def _request_json(
         self, method: str, path: str, payload: dict[str, Any] | None, *, wait: float
@@ -203,7 +236,11 @@ class ModelClient:
         """The JSON body of a 2xx answer that must arrive, whole, within `wait` seconds."""
         late = f"model server did not answer within {wait:g} s"
         deadline = asyncio.get_running_loop().time() + wait
-        response = await self._send(method, path, payload, deadline=deadline, late=late)
+        response = await retrying(
+            lambda: self._send(method, path, payload, deadline=deadline, late=late),
+            self.retries,
+            deadline=deadline,
+        )
         try:
             async with asyncio.timeout_at(deadline):
                 raw = await response.read()
@@ -234,7 +271,7 @@ class ModelClient:
         deadline: float,
         late: str,
     ) -> aiohttp.ClientResponse:
-        """The response to a request, once its headers arrived with a 2xx status."""
+        """The response to one request, once its headers arrived with a 2xx status."""
         connect = self.timeouts.connect
         try:
             async with asyncio.timeout_at(deadline):
@@ -271,7 +308,19 @@ class ModelClient:
             detail = None
         detail = detail or shorten(text) or response.reason or ""
         status = f"model server answered HTTP {response.status}"
-        raise UpstreamError(f"{status}: {detail}" if detail else status)
+        message = f"{status}: {detail}" if detail else status
+        if response.status in RETRYABLE_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise RetryableStatus(message, retry_after=retry_after)
+        raise UpstreamError(message)
+
+    def _late(self, flowing: bool, *, overdue: bool) -> str:
+        if overdue:
+            return (
+                f"the reply took longer than {self.timeouts.total:g} s "
+                "(MODEL_MAX_REPLY_SECONDS) and was stopped"
+            )
+        return self._stalled() if flowing else self._no_token()
 
     def _no_token(self) -> str:
         return f"model server sent no token within {self.timeouts.first_token:g} s"
@@ -280,8 +329,34 @@ class ModelClient:
         return f"model server stalled for {self.timeouts.idle:g} s"
 
 
-def message_json(message: ChatMessage) -> dict[str, str]:
-    return {"role": message.role, "content": message.content}
+def create_model_client(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    *,
+    on_error: Callable[[str], None] | None = None,
+) -> ModelClient:
+    """The client of the configured model server, on the caller's HTTP session."""
+    return ModelClient(
+        session=session,
+        base_url=settings.model_base_url,
+        api_key=settings.model_api_key,
+        timeouts=Timeouts(
+            connect=settings.model_connect_timeout,
+            first_token=settings.model_first_token_timeout,
+            idle=settings.model_idle_timeout,
+            total=settings.model_max_reply_seconds,
+        ),
+        on_error=on_error,
+    )
+
+
+def chat_body(model: str, messages: Sequence[ChatMessage], **options: Any) -> dict[str, Any]:
+    """A /chat/completions request: the model, the messages, and `options` as given."""
+    return {
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in messages],
+        **options,
+    }
 
 
 def read_chunk(chunk: dict[str, Any]) -> tuple[str, str, str | None]:

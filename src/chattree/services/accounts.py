@@ -11,7 +11,7 @@ from chattree.db.engine import Database
 from chattree.db.models import User
 from chattree.errors import Conflict, InvalidInput, Unauthenticated
 from chattree.services.passwords import hash_password, verify_password
-from chattree.services.ratelimit import SlidingWindow
+from chattree.services.ratelimit import Limiter
 from chattree.services.text import check_text, storable
 from chattree.services.tokens import Claims, TokenSigner
 
@@ -28,8 +28,8 @@ class Accounts:
         db: Database,
         signer: TokenSigner,
         use_hash: bool,
-        login_limiter: SlidingWindow,
-        register_limiter: SlidingWindow,
+        login_limiter: Limiter,
+        register_limiter: Limiter,
     ) -> None:
         self.db = db
         self.signer = signer
@@ -45,21 +45,13 @@ class Accounts:
     async def register(self, *, username: str, password: str, client: str) -> User:
         check_username(username)
         check_password(password, argument="password")
-        self.register_limiter.hit(f"addr:{client}")
-        user = User(
-            username=username,
-            password=await hash_password(password, use_hash=self.use_hash),
-            token_version=0,
+        await self.register_limiter.hit(f"register:addr:{client}")
+        return await create_user(
+            db=self.db, username=username, password=password, use_hash=self.use_hash
         )
-        try:
-            async with self.db.transaction() as session:
-                session.add(user)
-        except IntegrityError:
-            raise Conflict(f"the username {username!r} is taken") from None
-        return user
 
     async def login(self, *, username: str, password: str, client: str) -> User:
-        self.login_limiter.hit(f"user:{username[:64]}", f"addr:{client}")
+        await self.login_limiter.hit(f"login:user:{username[:64]}", f"login:addr:{client}")
         user = None
         # A name that breaks the rules names nobody (and may not even be encodable).
         if USERNAME.fullmatch(username):
@@ -160,3 +152,21 @@ async def password_matches(password: str, stored: str | None) -> bool:
     if len(password) > MAX_PASSWORD or not storable(password):
         return await verify_password("", None)
     return await verify_password(password, stored)
+
+
+async def create_user(*, db: Database, username: str, password: str, use_hash: bool) -> User:
+    """A new account. Registration calls it behind its rate limit; operators call it
+    through `chattree create-user`."""
+    check_username(username)
+    check_password(password, argument="password")
+    user = User(
+        username=username,
+        password=await hash_password(password, use_hash=use_hash),
+        token_version=0,
+    )
+    try:
+        async with db.transaction() as session:
+            session.add(user)
+    except IntegrityError:
+        raise Conflict(f"the username {username!r} is taken") from None
+    return user

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from chattree.broker import Broker
 from chattree.db.engine import Database
 from chattree.llm import ModelClient
+from chattree.metrics import Metrics
 from chattree.services.accounts import Accounts
 from chattree.services.conversations import Branches, Conversations
 from chattree.services.generation import GenerationManager
@@ -28,3 +29,4 @@ class Services:
     shares: Shares
     importer: Importer
     exporter: Exporter
+    metrics: Metrics

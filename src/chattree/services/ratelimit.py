@@ -1,12 +1,19 @@
-"""A sliding-window limiter for login attempts, kept in the process's memory."""
+"""A sliding-window limiter kept in the process's memory: exact for one process, which
+is how SQLite is served (see services/limits.py for the one PostgreSQL replicas share)."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections import deque
+from typing import Protocol
 
 from chattree.errors import RateLimited
+
+
+class Limiter(Protocol):
+    async def hit(self, *keys: str) -> None:
+        """Counts one attempt for each key, or raises RateLimited if any key is spent."""
 
 
 class SlidingWindow:
@@ -21,7 +28,7 @@ class SlidingWindow:
         self.max_keys = max_keys
         self._hits: dict[str, deque[float]] = {}
 
-    def hit(self, *keys: str) -> None:
+    async def hit(self, *keys: str) -> None:
         """Counts one attempt for each key, or raises RateLimited if any key is spent."""
         now = time.monotonic()
         for key in keys:

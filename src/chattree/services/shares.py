@@ -16,7 +16,7 @@ from chattree.db.models import Conversation, Message, Role, Share
 from chattree.db.types import utcnow
 from chattree.errors import InvalidInput, NotFound
 from chattree.services.conversations.owned import owned_final_message
-from chattree.services.ratelimit import SlidingWindow
+from chattree.services.ratelimit import Limiter
 
 MIN_EXPIRY = 60
 MAX_TOKEN = 100  # characters; tokens this server issues have 43
@@ -34,7 +34,7 @@ def token_hash(token: str) -> str:
 
 
 class Shares:
-    def __init__(self, *, db: Database, read_limiter: SlidingWindow) -> None:
+    def __init__(self, *, db: Database, read_limiter: Limiter) -> None:
         self.db = db
         self.read_limiter = read_limiter
 
@@ -73,7 +73,7 @@ class Shares:
 
     async def read(self, *, token: str, client: str) -> SharedBranch | None:
         """The shared branch without its root; None for any token that opens nothing."""
-        self.read_limiter.hit(client)
+        await self.read_limiter.hit(client)
         if not token or len(token) > MAX_TOKEN:
             return None
         async with self.db.reader() as session:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chattree.db import branches
 from chattree.db.engine import Database
 from chattree.db.models import Conversation
+from chattree.db.tree import branches
 from chattree.db.types import utcnow
 from chattree.errors import InvalidInput
 from chattree.services.conversations.owned import owned_final_message, owned_message

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chattree.db import tree
 from chattree.db.engine import Database
+from chattree.db.estimate import estimate_tokens
 from chattree.db.models import Conversation, Message, Role, Status, User
 from chattree.db.types import utcnow
 from chattree.errors import InvalidInput, NotFound
@@ -21,6 +22,8 @@ from chattree.services.conversations.owned import (
     owned_message,
 )
 from chattree.services.generation import GenerationManager, rows
+from chattree.services.generation.context import check_prompt
+from chattree.services.limits import GenerationLimits
 from chattree.services.text import check_text
 from chattree.services.titles import check_title, provisional_title, write_title
 from chattree.settings import Settings
@@ -45,11 +48,13 @@ class Conversations:
         db: Database,
         client: ModelClient,
         generations: GenerationManager,
+        limits: GenerationLimits,
         settings: Settings,
     ) -> None:
         self.db = db
         self.client = client
         self.generations = generations
+        self.limits = limits
         self.settings = settings
 
     async def create(
@@ -71,8 +76,12 @@ class Conversations:
         root_text = system_prompt if system_prompt is not None else DEFAULT_SYSTEM_PROMPT
         if user.personality:
             root_text = f"{root_text}\n\n{user.personality}".strip()
+        check_prompt(
+            content, root_estimate=estimate_tokens(root_text), budget=self.settings.prompt_budget
+        )
         now = utcnow()
         async with self.db.transaction() as session:
+            await self.limits.admit(session, user_id=user.id)
             conversation = Conversation(
                 user_id=user.id,
                 title=title or provisional_title(content),
@@ -114,6 +123,7 @@ class Conversations:
         self._check_content(content, argument="content")
         missing_model = await self._missing_model(user_id=user_id, message_id=parent_id)
         async with self.db.transaction() as session:
+            await self.limits.admit(session, user_id=user_id)
             parent = await owned_final_message(session, parent_id, user_id, argument="parentId")
             if parent.role is Role.USER:
                 raise InvalidInput(
@@ -121,6 +131,7 @@ class Conversations:
                     "message again use regenerate",
                     argument="parentId",
                 )
+            await self._check_fits(session, parent, content)
             conversation = await session.get_one(Conversation, parent.conversation_id)
             model = adopt_model(conversation, missing_model)
             user_message, reply = await self._add_turn(
@@ -132,6 +143,7 @@ class Conversations:
     async def regenerate(self, *, user_id: int, message_id: int, wait: bool) -> Message:
         missing_model = await self._missing_model(user_id=user_id, message_id=message_id)
         async with self.db.transaction() as session:
+            await self.limits.admit(session, user_id=user_id)
             message = await owned_message(session, message_id, user_id)
             if message.role is Role.SYSTEM:
                 raise InvalidInput(
@@ -267,6 +279,15 @@ class Conversations:
         if message is None:
             raise NotFound(f"message {message_id} was deleted")
         return message
+
+    async def _check_fits(self, session: AsyncSession, parent: Message, content: str) -> None:
+        """BAD_USER_INPUT, before anything is stored, for a message that cannot fit the
+        model's context window beside the conversation's system prompt."""
+        root_estimate = parent.token_estimate
+        if parent.parent_id is not None:
+            roots = await tree.roots_of(session, [parent.conversation_id])
+            root_estimate = roots[parent.conversation_id].token_estimate
+        check_prompt(content, root_estimate=root_estimate, budget=self.settings.prompt_budget)
 
     def _check_content(self, text: str, *, argument: str, allow_empty: bool = False) -> None:
         check_text(

@@ -14,13 +14,16 @@ import time
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
+from chattree import logs
 from chattree.broker import Broker, Event, Notice, NoticeKind
 from chattree.db import tree
 from chattree.db.engine import Database
 from chattree.db.models import Message, Role, Status
-from chattree.errors import InvalidInput, NotFound, UpstreamError
+from chattree.errors import InvalidInput, NotFound, StorageUnavailable, UpstreamError
 from chattree.llm import ChatMessage, ModelClient
+from chattree.metrics import Metrics
 from chattree.services.generation import rows
+from chattree.services.generation.context import fit_context
 from chattree.services.generation.reply import Reply, Snapshot
 from chattree.settings import Settings
 
@@ -35,9 +38,16 @@ UPSTREAM_ROLES = {Role.SYSTEM: "system", Role.USER: "user", Role.ASSISTANT: "ass
 
 class GenerationManager:
     def __init__(
-        self, *, db: Database, client: ModelClient, broker: Broker, settings: Settings
+        self,
+        *,
+        db: Database,
+        client: ModelClient,
+        broker: Broker,
+        settings: Settings,
+        metrics: Metrics,
     ) -> None:
         self.db = db
+        self.metrics = metrics
         self.client = client
         self.broker = broker
         self.settings = settings
@@ -95,14 +105,25 @@ class GenerationManager:
         return reply.snapshot() if reply is not None else None
 
     async def _run(self, reply: Reply, *, parent_id: int, model: str) -> None:
+        # This task's own context: every line it logs names the reply.
+        logs.message_id.set(reply.message_id)
         status, error = Status.COMPLETE, None
         try:
             async with self.db.reader() as session:
-                branch = await tree.path(session, message_id=parent_id)
-            messages = [ChatMessage(UPSTREAM_ROLES[row.role], row.content) for row in branch]
+                window = await fit_context(
+                    session, prompt_id=parent_id, budget=self.settings.prompt_budget
+                )
+            await rows.store_context_size(self.db, reply.message_id, len(window))
+            messages = [ChatMessage(UPSTREAM_ROLES[row.role], row.content) for row in window]
+            asked, waiting = time.monotonic(), True
             async for delta in self.client.stream_chat(model=model, messages=messages):
+                if delta.content or delta.reasoning:
+                    if waiting:
+                        self.metrics.first_token_seconds.observe(time.monotonic() - asked)
+                        waiting = False
+                    self.metrics.tokens.inc()
                 reply.add(delta.content, delta.reasoning)
-        except UpstreamError as exc:
+        except (UpstreamError, InvalidInput, NotFound) as exc:
             status, error = Status.FAILED, exc.message
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -128,6 +149,8 @@ class GenerationManager:
             del self.replies[reply.message_id]
             return
         del self.replies[reply.message_id]
+        log.info("reply %s ended %s (%s)", reply.message_id, status.value, error or "no error")
+        self.metrics.generations.labels(status.value).inc()
         if not stored:
             # The row was deleted, or ended by a process that took this one for dead:
             # subscribers resync to whatever the row now says.
@@ -273,6 +296,7 @@ class GenerationManager:
         """Ends STREAMING rows no process is generating, keeping their flushed text."""
         error = INTERRUPTED_ERROR if status is Status.INTERRUPTED else None
         for message_id, seq in await rows.end(self.db, ids, status, error):
+            self.metrics.generations.labels(status.value).inc()
             # Subscribers may have seen text that never reached the row: resync to it.
             self.broker.publish(
                 Event(message_id, seq, status=status.value, done=True, error=error, resync=True)
@@ -295,5 +319,7 @@ class GenerationManager:
                     next_beat = now + settings.heartbeat_interval
                     await self._heartbeat()
                     await self.sweep()
+            except StorageUnavailable as exc:
+                log.warning("keeping reply rows current failed (%s); retrying", exc)
             except Exception:
                 log.exception("keeping reply rows current failed; retrying")

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 
 from chattree.db.engine import Database
+from chattree.db.estimate import estimate_tokens
 from chattree.db.models import Message, Status
 from chattree.db.types import utcnow
 
@@ -49,6 +50,7 @@ async def store_text(db: Database, texts: Sequence[Text]) -> None:
                 .values(
                     content=text.content,
                     reasoning=text.reasoning or None,
+                    token_estimate=estimate_tokens(text.content),
                     seq=text.seq,
                     heartbeat_at=now(db),
                 )
@@ -64,6 +66,7 @@ async def store_end(db: Database, text: Text, status: Status, error: str | None)
             .values(
                 content=text.content,
                 reasoning=text.reasoning or None,
+                token_estimate=estimate_tokens(text.content),
                 status=status,
                 error=error,
                 seq=text.seq,
@@ -71,6 +74,14 @@ async def store_end(db: Database, text: Text, status: Status, error: str | None)
             )
         )
     return rowcount(result) > 0
+
+
+async def store_context_size(db: Database, message_id: int, count: int) -> None:
+    """Records how many messages the reply's request to the model holds."""
+    async with db.transaction() as session:
+        await session.execute(
+            update(Message).where(Message.id == message_id).values(context_message_count=count)
+        )
 
 
 async def keep_alive(db: Database, ids: Sequence[int]) -> set[int]:

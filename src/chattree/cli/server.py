@@ -1,97 +1,33 @@
-"""`chattree serve`, `migrate`, `schema`, `import` and `export`."""
+"""`chattree serve`, `chattree demo` and `chattree migrate`."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
-import sys
-from pathlib import Path
+from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
-from chattree.settings import Settings, SettingsError
+from chattree.app import Companion, create_app
+from chattree.settings import Settings
+
+log = logging.getLogger("chattree")
 
 FINAL_EVENTS_SECONDS = 2.0
 CLOSING_CONNECTIONS_SECONDS = 1.0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="chattree", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the server on UVICORN_HOST:UVICORN_PORT")
-    commands.add_parser("migrate", help="apply pending database migrations and exit")
-    commands.add_parser("schema", help="print the GraphQL schema (SDL) to standard output")
-    importing = commands.add_parser(
-        "import", help="import a ChatGPT export (.zip or .json) or a ChatTree export"
-    )
-    importing.add_argument("--user", required=True, help="the username that will own them")
-    importing.add_argument("file", type=Path)
-    exporting = commands.add_parser(
-        "export", help="write a user's conversations as one JSON array to standard output"
-    )
-    exporting.add_argument("--user", required=True)
-    exporting.add_argument("--format", choices=["chattree", "chatgpt"], default="chattree")
-    args = parser.parse_args(argv)
-    if args.command == "schema":
-        from chattree.api.schema import schema
-
-        print(schema.as_str())
-        return 0
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"chattree: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # Alembic announces each of its plugins at INFO on every start.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    if args.command == "migrate":
-        asyncio.run(migrate(settings))
-        return 0
-    if args.command in ("import", "export"):
-        return transfer(settings, args)
-    serve(settings)
-    return 0
-
-
-def transfer(settings: Settings, args: argparse.Namespace) -> int:
-    from chattree import transfer
-    from chattree.errors import InvalidInput
-    from chattree.services.portability import ExportFormat
-
-    try:
-        if args.command == "import":
-            return asyncio.run(transfer.run_import(settings, username=args.user, path=args.file))
-        return asyncio.run(
-            transfer.run_export(
-                settings,
-                username=args.user,
-                format=ExportFormat(args.format.upper()),
-                output=sys.stdout.buffer,
-            )
-        )
-    except (transfer.UnknownUser, InvalidInput, OSError) as exc:
-        print(f"chattree: {exc}", file=sys.stderr)
-        return 1
-
-
 async def migrate(settings: Settings) -> None:
-    from chattree.db.engine import create_database
-    from chattree.db.migrate import upgrade
+    from chattree.db.migrate import migrate as apply_migrations
 
-    db = create_database(settings)
-    try:
-        await upgrade(db)
-    finally:
-        await db.dispose()
+    await apply_migrations(settings)
 
 
 class Server(uvicorn.Server):
@@ -155,19 +91,51 @@ class Server(uvicorn.Server):
 
 
 def serve(settings: Settings) -> None:
-    from chattree.app import create_app
+    from chattree.checks import model_server_warning
 
-    app = create_app(settings)
+    run(settings, companions=[lambda: model_server_warning(settings)])
+
+
+def demo(settings: Settings) -> None:
+    """Serves the app with the demo model server beside it, on a loopback port of its own."""
+    from chattree.demo import DEMO_MODEL, DemoModelServer
+
+    model = DemoModelServer.on_free_port()
+    settings = dataclasses.replace(
+        settings, model_base_url=model.base_url, model_api_key="", default_model=DEMO_MODEL
+    )
+    log.info(
+        "demo: replies come from the built-in demo model at %s, not from a language model. "
+        "Open http://%s:%d/graphql",
+        model.base_url,
+        settings.host,
+        settings.port,
+    )
+    run(settings, companions=[model.running])
+
+
+def run(settings: Settings, *, companions: Sequence[Companion]) -> None:
+    app = create_app(settings, companions=companions)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # uvicorn's lines go through the handler `logs.configure` set up, in its format.
+        log_config=None,
         proxy_headers=True,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+        **websocket_options(settings),
     )
     Server(config, app).run()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def websocket_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's websocket limits: the largest message a client may send, and the ping
+    that closes a peer which stopped answering (its network vanished, say) instead of
+    keeping its subscriptions, and their tasks, alive for good."""
+    return {
+        "ws_max_size": settings.ws_max_message_bytes,
+        "ws_ping_interval": settings.ws_ping_interval,
+        "ws_ping_timeout": settings.ws_ping_timeout,
+    }

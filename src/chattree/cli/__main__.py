@@ -1,0 +1,5 @@
+import sys
+
+from chattree.cli import main
+
+sys.exit(main())

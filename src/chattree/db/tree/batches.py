@@ -1,0 +1,98 @@
+"""Batched reads for DataLoaders: one statement answers for every key of a level of a
+GraphQL selection. Keys belong to rows the caller's ownership was already checked on
+(a message's children, a conversation's root), so these do not check it again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from chattree.db.models import Conversation, Message
+from chattree.db.tree.records import MESSAGES, MessageRecord, record
+
+
+@dataclass(frozen=True, slots=True)
+class Newest:
+    """A conversation's newest message, where its newest branch ends."""
+
+    id: int
+    depth: int
+
+
+async def children_of_each(
+    session: AsyncSession, ids: Sequence[int]
+) -> dict[int, list[MessageRecord]]:
+    """Each message's children, oldest first."""
+    rows = await session.execute(
+        select(*MESSAGES.c).where(MESSAGES.c.parent_id.in_(ids)).order_by(MESSAGES.c.id)
+    )
+    found: dict[int, list[MessageRecord]] = {i: [] for i in ids}
+    for row in rows:
+        found[row.parent_id].append(record(row))
+    return found
+
+
+async def child_counts(session: AsyncSession, ids: Sequence[int]) -> dict[int, int]:
+    rows = await session.execute(
+        select(Message.parent_id, func.count())
+        .where(Message.parent_id.in_(ids))
+        .group_by(Message.parent_id)
+    )
+    return {parent: count for parent, count in rows if parent is not None}
+
+
+async def roots_of(
+    session: AsyncSession, conversation_ids: Sequence[int]
+) -> dict[int, MessageRecord]:
+    rows = await session.execute(
+        select(*MESSAGES.c).where(
+            MESSAGES.c.conversation_id.in_(conversation_ids), MESSAGES.c.parent_id.is_(None)
+        )
+    )
+    return {row.conversation_id: record(row) for row in rows}
+
+
+async def message_counts(session: AsyncSession, conversation_ids: Sequence[int]) -> dict[int, int]:
+    rows = await session.execute(
+        select(Message.conversation_id, func.count())
+        .where(Message.conversation_id.in_(conversation_ids))
+        .group_by(Message.conversation_id)
+    )
+    return {conversation: count for conversation, count in rows}
+
+
+async def messages_of(
+    session: AsyncSession, conversation_ids: Sequence[int]
+) -> dict[int, list[Message]]:
+    """Every message of each conversation, oldest first."""
+    rows = await session.scalars(
+        select(Message).where(Message.conversation_id.in_(conversation_ids)).order_by(Message.id)
+    )
+    found: dict[int, list[Message]] = {i: [] for i in conversation_ids}
+    for row in rows:
+        found[row.conversation_id].append(row)
+    return found
+
+
+async def newest_of(session: AsyncSession, conversation_ids: Sequence[int]) -> dict[int, Newest]:
+    """Each conversation's newest message: the largest id, found by index.
+
+    One max() per conversation, correlated, rather than one grouped over all of them:
+    both databases answer a lone max() from the end of the (conversation_id, id) index,
+    while a grouped one reads every entry of every conversation."""
+    latest = aliased(Message)
+    newest = (
+        select(func.max(latest.id))
+        .where(latest.conversation_id == Conversation.id)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    owners = select(newest).where(Conversation.id.in_(conversation_ids))
+    rows = await session.execute(
+        select(Message.conversation_id, Message.id, Message.depth).where(Message.id.in_(owners))
+    )
+    return {conversation: Newest(id, depth) for conversation, id, depth in rows}

@@ -1,0 +1,101 @@
+"""Walks up the tree: a message's path to the root, a page of it, and the part of it that
+fits the model's context window. Each is one recursive CTE that carries whole rows and
+stops as soon as it has what it returns, so its cost is that of its answer, never of
+the depth of the branch it is taken from.
+
+Every step of a walk up follows `parent_id` to a primary key, which both databases look
+up by index whatever their planner statistics say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import CTE, ColumnElement, Select, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from chattree.db.models import Message
+from chattree.db.tree.records import MESSAGES, MessageRecord, columns_of, record
+
+
+def walk_up(starts: ColumnElement[bool], *, last: int | None = None) -> CTE:
+    """The rows from each message matching `starts` up to the root, or `last` of them:
+    every column of `messages`, plus `start` (the id walked from) and `steps`."""
+    first = select(MESSAGES.c.id.label("start"), *MESSAGES.c, literal(1).label("steps")).where(
+        starts
+    )
+    up = first.cte("up", recursive=True)
+    parent = MESSAGES.alias("parent")
+    step = select(up.c.start, *parent.c, (up.c.steps + 1).label("steps")).where(
+        parent.c.id == up.c.parent_id
+    )
+    if last is not None:
+        step = step.where(up.c.steps < last)
+    return up.union_all(step)
+
+
+def rows_of(cte: CTE) -> type[Message]:
+    """The CTE's rows loaded as Message objects."""
+    return aliased(Message, cte)
+
+
+def path_statement(end: int | ColumnElement[int], *, last: int | None = None) -> Select[Message]:
+    """The messages from the root down to `end` (the last `last` of them), root first."""
+    up = walk_up(MESSAGES.c.id == end, last=last)
+    return select(rows_of(up)).order_by(up.c.depth)
+
+
+async def path(
+    session: AsyncSession, *, message_id: int, last: int | None = None
+) -> Sequence[Message]:
+    return (await session.scalars(path_statement(message_id, last=last))).all()
+
+
+async def paths_of(
+    session: AsyncSession, ends: Sequence[int], *, last: int | None = None
+) -> dict[int, list[MessageRecord]]:
+    """For each id, the messages from the root down to it (the last `last`), root first."""
+    up = walk_up(MESSAGES.c.id.in_(ends), last=last)
+    rows = await session.execute(select(up.c.start, *columns_of(up)).order_by(up.c.depth))
+    found: dict[int, list[MessageRecord]] = {end: [] for end in ends}
+    for row in rows:
+        found[row.start].append(record(row))
+    return found
+
+
+async def context_window(session: AsyncSession, *, message_id: int, budget: int) -> list[Message]:
+    """What of the path to `message_id` fits `budget` estimated tokens: the root, then
+    the newest messages whose estimates, with the root's, add up to no more than the
+    budget. `message_id` itself is always there, fitting or not: the caller decides.
+
+    The walk sums the estimates as it climbs and stops at the first message that would
+    overflow, so it reads only what it returns. It stops below the root, which is added
+    on its own, so the root is sent however long the branch is."""
+    root = MESSAGES.alias("root")
+    root_estimate = (
+        select(root.c.token_estimate)
+        .where(root.c.conversation_id == MESSAGES.c.conversation_id, root.c.parent_id.is_(None))
+        .scalar_subquery()
+    )
+    first = select(*MESSAGES.c, (MESSAGES.c.token_estimate + root_estimate).label("total")).where(
+        MESSAGES.c.id == message_id, MESSAGES.c.parent_id.is_not(None)
+    )
+    up = first.cte("fit", recursive=True)
+    parent = MESSAGES.alias("parent")
+    total = up.c.total + parent.c.token_estimate
+    up = up.union_all(
+        select(*parent.c, total).where(
+            parent.c.id == up.c.parent_id, parent.c.parent_id.is_not(None), total <= budget
+        )
+    )
+    walked = (await session.scalars(select(rows_of(up)).order_by(up.c.depth))).all()
+    if not walked:
+        return []
+    root_row = await session.scalar(
+        select(Message).where(
+            Message.conversation_id == walked[0].conversation_id, Message.parent_id.is_(None)
+        )
+    )
+    assert root_row is not None, "every conversation has a root"
+    return [root_row, *walked]

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from starlette.applications import Starlette
 
 from chattree.app import create_app
-from chattree.cli import websocket_options
+from chattree.cli.server import websocket_options
 from chattree.services.bundle import Services
 from chattree.settings import Settings
 

@@ -66,7 +66,9 @@ async def running_services(settings: Settings, metrics: Metrics) -> AsyncIterato
     """Everything a server process needs, opened in order and closed in reverse."""
     warn_about(settings)
     db = create_database(settings)
-    http = aiohttp.ClientSession()
+    # No connection limit: aiohttp's default of 100 would hold reply 101 until another
+    # ends, with no timeout. MAX_STREAMS_PER_USER and the model server bound them instead.
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     broker = create_broker(settings)
     generations: GenerationManager | None = None
     try:

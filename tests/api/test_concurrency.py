@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.fake_model import FakeModelServer, Reply
 from tests.harness import Api
 
 CONCURRENT = 50
@@ -34,7 +35,7 @@ query($id: ID!) {
 @pytest.fixture
 def server_env(server_env: dict[str, str]) -> dict[str, str]:
     # One user sends all fifty at once, past the per-user limits a person meets.
-    return {**server_env, "MAX_STREAMS_PER_USER": "100", "PROMPTS_PER_MINUTE": "1000"}
+    return {**server_env, "MAX_STREAMS_PER_USER": "1000", "PROMPTS_PER_MINUTE": "1000"}
 
 
 async def start(api: Api, token: str) -> tuple[str, str]:
@@ -107,3 +108,24 @@ async def test_fifty_concurrent_prompts_under_one_parent_are_siblings_one_to_fif
             "siblingIndex": child["siblingIndex"],
             "siblingCount": CONCURRENT,
         }
+
+
+async def test_more_replies_than_an_http_client_pools_by_default_stream_at_once(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    # aiohttp pools 100 connections unless told otherwise: the 101st reply would wait,
+    # with no timeout, until another one ended.
+    held = 101
+    _, first_reply = await start(api, alice)
+    fake_model.default_reply = lambda text: Reply(content="never sent", stall_after=0)
+    fake_model.streams_started = 0
+    await asyncio.gather(
+        *(
+            api.ok(
+                PROMPT, {"parent": first_reply, "c": f"held {index}", "wait": False}, token=alice
+            )
+            for index in range(held)
+        )
+    )
+    await fake_model.wait_for_streams(held, timeout=60)
+    assert fake_model.active_streams >= held

@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
@@ -339,3 +340,46 @@ async def test_closing_disconnects_both_connections_and_can_be_repeated(
 def test_a_channel_that_is_not_a_valid_identifier_is_refused() -> None:
     with pytest.raises(ValueError):
         PostgresBroker(url=f"postgresql+asyncpg://{SERVER}/test", channel="x" * 64)
+
+
+class CountingBroker(PostgresBroker):
+    """Counts the statements its connections run (the sender's are the notifications)."""
+
+    statements = 0
+
+    async def _connect(self, name: str) -> Any:
+        return Counted(await super()._connect(name), self)
+
+
+class Counted:
+    def __init__(self, connection: Any, broker: CountingBroker) -> None:
+        self._connection = connection
+        self._broker = broker
+
+    async def execute(self, query: str, *args: object) -> str:
+        self._broker.statements += 1
+        result: str = await self._connection.execute(query, *args)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+async def test_a_burst_of_events_is_sent_in_few_statements_and_arrives_in_order(
+    database: str, start_broker: StartBroker
+) -> None:
+    sender = CountingBroker(url=f"postgresql+asyncpg://{SERVER}/{database}")
+    await sender.start()
+    try:
+        listener = await start_broker()
+        subscription = listener.subscribe(7)
+        before = sender.statements
+        burst = 1000
+        for seq in range(1, burst + 1):
+            sender.publish(Event(message_id=7, seq=seq))
+        received = [(await next_event(subscription)).seq for _ in range(burst)]
+        assert received == list(range(1, burst + 1))
+        # One statement per event would make a busy process's events wait in line.
+        assert sender.statements - before <= burst // 100
+    finally:
+        await sender.close()

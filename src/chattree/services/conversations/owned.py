@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chattree.db import tree
@@ -33,11 +32,7 @@ async def owned_final_message(
 async def owned_conversation(
     session: AsyncSession, conversation_id: int, user_id: int
 ) -> Conversation:
-    conversation = await session.scalar(
-        select(Conversation).where(
-            Conversation.id == conversation_id, Conversation.user_id == user_id
-        )
-    )
-    if conversation is None:
+    found = await tree.owned_conversations(session, [conversation_id], user_id=user_id)
+    if conversation_id not in found:
         raise NotFound(f"no conversation with id {conversation_id}")
-    return conversation
+    return found[conversation_id]

@@ -90,6 +90,14 @@ class Reply:
     endless: bool = False  # after the content, repeat it every `delay` s until the client goes
     refused: int = field(default=0, init=False)  # non-200 answers given so far
 
+    def could_have_sent(self, text: str) -> bool:
+        """Whether `text` is a prefix of what this reply streams: its content, then for an
+        endless reply that content again and again."""
+        if not self.endless:
+            return self.content.startswith(text)
+        repeats = len(text) // max(len(self.content), 1) + 1
+        return (self.content * repeats).startswith(text)
+
     def refuses(self) -> bool:
         """Whether this request gets `status` (counting it) rather than a stream."""
         if self.status == 200 or (

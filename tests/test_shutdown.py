@@ -220,5 +220,5 @@ async def test_a_reply_keeps_its_heartbeat_between_rare_flushes(
             assert row.heartbeat_at is not None
             return (row.heartbeat_at - first_beat).total_seconds() >= 0.4
 
-        await wait_until(beat_again, timeout=5, what="the heartbeat to move on")
+        await wait_until(beat_again, what="the heartbeat to move on")
         assert (await stored_message(db_url, reply_id)).content == ""  # no flush yet

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from tests.fake_model import FakeModelServer, Reply
+from tests.fake_model import FakeModelServer, Gate, Reply
 from tests.harness import Api
 from tests.js_clients import require_node_modules, run_script
-from tests.ws import assert_well_formed, content_of, message, reasoning_of, start_reply
+from tests.ws import (
+    assert_well_formed,
+    content_of,
+    message,
+    reasoning_of,
+    start_reply,
+    until,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -25,11 +33,17 @@ async def test_the_graphql_sse_client_streams_a_reply_exactly(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
     words = " ".join(f"word{i}" for i in range(60))
+    # Held after two chunks until the client is subscribed, or a slow Node start-up could
+    # find the reply already over and get it as one snapshot.
+    gate = Gate(allowed=2)
     fake_model.replies["Stream"] = Reply(
-        content=words, reasoning="Thinking it over. " * 2, delay=0.01, chunk_size=7
+        content=words, reasoning="Thinking it over. " * 2, delay=0.01, chunk_size=7, gate=gate
     )
     _, reply_id = await start_reply(api, alice, "Stream")
-    lines = await follow(api, alice, reply_id)
+    following = asyncio.create_task(follow(api, alice, reply_id))
+    await until(lambda: api.services.broker.subscriber_count(int(reply_id)) == 1)
+    gate.open()
+    lines = await following
     assert lines[-1] == {"complete": True}
     events = [line["data"]["messageStream"] for line in lines[:-1]]
     assert_well_formed(events, "COMPLETE")

@@ -3,6 +3,7 @@ bounds; and a reply that never ends is stopped by its total time limit."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import aiohttp
@@ -10,7 +11,7 @@ import pytest
 
 from chattree.errors import UpstreamError
 from chattree.llm import ChatMessage, Delta, ModelClient, Retries, Timeouts
-from chattree.llm.retry import parse_retry_after
+from chattree.llm.retry import RetryableStatus, parse_retry_after, retrying
 from tests.fake_model import FakeModelServer, Reply
 
 ASK = [ChatMessage("user", "hi")]
@@ -168,3 +169,38 @@ def test_retry_after_is_read_as_seconds_or_an_http_date(
 ) -> None:
     now = datetime(2026, 10, 21, 7, 28, 0, tzinfo=UTC)
     assert parse_retry_after(header, now=now) == seconds
+
+
+async def test_a_retry_cut_short_by_the_deadline_reports_the_refusals() -> None:
+    # Under load the retry's headers can arrive after the first-token deadline: the cause
+    # the user should read is the 503s, not a missing token.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 0.05
+    answers = [RetryableStatus("model server answered HTTP 503: overloaded", retry_after=0)]
+
+    async def send() -> None:
+        if answers:
+            raise answers.pop()
+        await asyncio.sleep(deadline - loop.time() + 0.01)  # the slow answer
+        raise UpstreamError("model server sent no token within 0.05 s")
+
+    with pytest.raises(UpstreamError) as failed:
+        await retrying(send, Retries(attempts=4, first_wait=0.01), deadline=deadline)
+    assert failed.value.message == (
+        "model server answered HTTP 503: overloaded (gave up after 2 attempts)"
+    )
+
+
+async def test_a_retry_that_fails_otherwise_in_time_reports_its_own_error() -> None:
+    answers = [
+        UpstreamError("model server answered HTTP 400: bad request"),
+        RetryableStatus("model server answered HTTP 503: overloaded", retry_after=0),
+    ]
+
+    async def send() -> None:
+        raise answers.pop()
+
+    deadline = asyncio.get_running_loop().time() + 60
+    with pytest.raises(UpstreamError) as failed:
+        await retrying(send, Retries(attempts=4, first_wait=0.01), deadline=deadline)
+    assert failed.value.message == "model server answered HTTP 400: bad request"

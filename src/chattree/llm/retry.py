@@ -45,10 +45,18 @@ async def retrying(send: Callable[[], Awaitable[T]], retries: Retries, *, deadli
     the longest wait and the loop-time `deadline` allow; else the last answer's error."""
     loop = asyncio.get_running_loop()
     attempt = 1
+    refused: RetryableStatus | None = None
     while True:
         try:
             return await send()
-        except RetryableStatus as exc:
+        except UpstreamError as exc:
+            if not isinstance(exc, RetryableStatus):
+                if refused is not None and loop.time() >= deadline:
+                    # A retry cut short by the deadline: the refusals are the cause, not
+                    # the missing token.
+                    raise gave_up(refused, attempt) from None
+                raise
+            refused = exc
             if attempt == retries.attempts:
                 raise gave_up(exc, attempt) from None
             asked = exc.retry_after

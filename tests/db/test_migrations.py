@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from chattree.db.engine import create_database
 from chattree.db.migrate import upgrade
 from chattree.db.models import Base
+from chattree.db.search import excluded_from_models
 from chattree.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +24,13 @@ ALEMBIC = Path(sys.executable).parent / "alembic"
 
 
 def differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "compare_type": True,
+            "include_name": lambda name, type_, _: not excluded_from_models(name, type_),
+        },
+    )
     return list(compare_metadata(context, Base.metadata))
 
 

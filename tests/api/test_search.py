@@ -189,9 +189,7 @@ async def test_a_hit_on_an_old_branch_can_be_selected(api: Api, alice: str) -> N
 async def test_search_can_be_limited_to_one_conversation(api: Api, alice: str, bob: str) -> None:
     one = await create(api, alice, "shared word lemon")
     await create(api, alice, "shared word melon")
-    assert await found(api, alice, "lemon OR melon", c=one["conversation"]) == [
-        "shared word lemon"
-    ]
+    assert await found(api, alice, "lemon OR melon", c=one["conversation"]) == ["shared word lemon"]
     bobs = await create(api, bob, "shared word")
     error = await api.fails(SEARCH, {"q": "shared", "c": bobs["conversation"]}, token=alice)
     assert error["extensions"]["code"] == "NOT_FOUND"

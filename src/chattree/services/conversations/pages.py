@@ -8,7 +8,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, false, or_, select, true
 
 from chattree.db.engine import Database
 from chattree.db.models import Conversation
@@ -35,18 +35,14 @@ async def page(
     )
     if after is not None:
         pinned, updated_at, last_id = decode_cursor(after)
-        query = query.where(
-            or_(
-                Conversation.pinned < pinned,
-                and_(
-                    Conversation.pinned == pinned,
-                    or_(
-                        Conversation.updated_at < updated_at,
-                        and_(Conversation.updated_at == updated_at, Conversation.id < last_id),
-                    ),
-                ),
-            )
+        older = or_(
+            Conversation.updated_at < updated_at,
+            and_(Conversation.updated_at == updated_at, Conversation.id < last_id),
         )
+        unpinned = Conversation.pinned == false()
+        # After a pinned row: the older pinned ones, then every unpinned one.
+        later = or_(unpinned, and_(Conversation.pinned == true(), older)) if pinned else None
+        query = query.where(later if later is not None else and_(unpinned, older))
     # Backwards along ix_conversations_listing: no sort.
     query = query.order_by(
         Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id.desc()

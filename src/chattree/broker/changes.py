@@ -48,6 +48,11 @@ class Feed:
         """The id of a newer event (None: unknown, read the table); waits for one."""
         return await self._queue.get()
 
+    @property
+    def waiting(self) -> int:
+        """Wake-ups queued and not yet taken."""
+        return self._queue.qsize()
+
     def drain(self) -> None:
         """Drops wake-ups already queued: the read about to happen covers them."""
         while not self._queue.empty():

@@ -16,6 +16,7 @@ from chattree.services.events import follow_events
 from chattree.settings import Settings
 from tests import ws
 from tests.events import EVENTS, following, kinds, last_cursor
+from tests.fake_model import FakeModelServer, Reply
 from tests.harness import Api, running_server
 from tests.http_streams import multipart_results, sse_results
 from tests.portability import chatgpt_export as gpt
@@ -296,3 +297,33 @@ async def test_http_subscription_transports_carry_events(
             break
     await stream.aclose()
     assert kinds(events) == created(ids)
+
+
+async def test_a_cancelled_reply_and_a_model_written_title_are_events(
+    api: Api, alice: str, db_url: str, fake_model: FakeModelServer
+) -> None:
+    await create(api, alice, "start")
+    cursor = await last_cursor(api, db_url, alice)
+    fake_model.replies["Go on"] = Reply(content="word " * 400, delay=0.05)
+    async with following(api.ws_url, alice, cursor) as live:
+        data = await api.ok(
+            'mutation { createConversation(content: "Go on") '
+            "{ conversation { id } assistantMessage { id } } }",
+            token=alice,
+        )
+        reply = data["createConversation"]["assistantMessage"]["id"]
+        started = await live.take(3)
+        assert [event["kind"] for event in started] == [
+            "CONVERSATION_CREATED",
+            "MESSAGE_CREATED",
+            "MESSAGE_CREATED",
+        ]
+        assert started[-1]["message"]["status"] == "STREAMING"
+        cancel = "mutation($id: ID!) { cancelGeneration(messageId: $id) { status } }"
+        await api.ok(cancel, {"id": reply}, token=alice)
+        # The title the model writes in the background, and the reply's end, in either order.
+        ended = {event["kind"]: event for event in await live.take(2)}
+        assert set(ended) == {"MESSAGE_UPDATED", "CONVERSATION_UPDATED"}
+        assert ended["MESSAGE_UPDATED"]["messageId"] == reply
+        assert ended["MESSAGE_UPDATED"]["message"]["status"] == "CANCELLED"
+        assert ended["CONVERSATION_UPDATED"]["conversation"]["title"] == fake_model.title

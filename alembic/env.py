@@ -12,9 +12,15 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from chattree.db.models import Base
+from chattree.db.search import excluded_from_models
 from chattree.settings import Settings
 
 target_metadata = Base.metadata
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    # The full-text objects of migration 0006 differ by database and are not models.
+    return not excluded_from_models(name, type_)
 
 
 def run_with(connection: Connection) -> None:
@@ -23,6 +29,7 @@ def run_with(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -14,6 +14,7 @@ from bench.login import LOGIN_LOAD
 from bench.memory import MEMORY
 from bench.reads import BRANCH_PAGE, BRANCH_READ, WHOLE_TREE
 from bench.scale import TWO_PROCESSES
+from bench.search import SEARCH
 from bench.statements import STATEMENTS
 from bench.streams import FANOUT, FIRST_TOKEN, STREAMS
 from bench.suite import Benchmark, Unavailable
@@ -30,6 +31,7 @@ SUITE: tuple[Benchmark, ...] = (
     LOGIN_LOAD,
     TWO_PROCESSES,
     MEMORY,
+    SEARCH,
 )
 BY_NAME = {benchmark.name: benchmark for benchmark in SUITE}
 

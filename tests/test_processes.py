@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from chattree.db.engine import create_database
 from chattree.settings import Settings
+from tests.events import following, last_cursor
 from tests.fake_model import FakeModelServer, Reply
 from tests.processes import (
     CHATTREE,
@@ -279,3 +280,76 @@ async def test_uvicorn_serves_the_app_by_its_import_path(
     ):
         alice = await api.register("alice")
         assert await api.ok("{ me { username } }", token=alice) == {"me": {"username": "alice"}}
+
+
+@on_postgres
+async def test_two_devices_on_two_processes_see_each_others_changes_in_order(
+    server_env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    """Device A is served by process a, device B by process b: every change made
+    through one reaches the other through LISTEN/NOTIFY, in order; B drops off, A goes on,
+    and B resumes with its last cursor to exactly what it missed."""
+    async with (
+        serving_together(server_env, tmp_path, 2) as (a, b),
+        client(a) as on_a,
+        client(b) as on_b,
+    ):
+        alice = await on_a.register("alice")
+        first = await device_creates(on_a, alice, "first")
+        cursor = await last_cursor(on_a, db_url, alice)
+        async with (
+            following(a.ws_url, alice, cursor) as device_a,
+            following(b.ws_url, alice, cursor) as device_b,
+        ):
+            made_on_b = await device_creates(on_b, alice, "from b")
+            made_on_a = await device_creates(on_a, alice, "from a")
+            await on_b.ok(UPDATE, {"id": first, "p": True}, token=alice)
+            expected = [
+                *conversation_made(made_on_b),
+                *conversation_made(made_on_a),
+                ("CONVERSATION_UPDATED", first),
+            ]
+            seen_on_a, seen = await device_a.take(9), await device_b.take(9)
+            for events in (seen_on_a, seen):
+                assert [(e["kind"], e["conversationId"]) for e in events] == expected
+            assert [e["cursor"] for e in seen_on_a] == [e["cursor"] for e in seen]
+            last_seen = seen[-1]["cursor"]
+        # B is offline while A changes things.
+        missed = await device_creates(on_a, alice, "while b was away")
+        await on_a.ok(UPDATE, {"id": made_on_b, "a": True}, token=alice)
+        async with following(b.ws_url, alice, last_seen) as device_b:
+            resumed = await device_b.take(5)
+            assert [(e["kind"], e["conversationId"]) for e in resumed] == [
+                *conversation_made(missed),
+                ("CONVERSATION_UPDATED", made_on_b),
+            ]
+            assert resumed[-1]["conversation"]["archived"] is True
+            # And live again, from a change made on the other process.
+            await on_a.ok(UPDATE, {"id": made_on_b, "a": False}, token=alice)
+            (live,) = await device_b.take(1)
+            assert live["kind"] == "CONVERSATION_UPDATED"
+            assert live["conversation"]["archived"] is False
+
+
+UPDATE = """
+mutation($id: ID!, $a: Boolean, $p: Boolean) {
+  updateConversation(id: $id, archived: $a, pinned: $p) { id }
+}
+"""
+CREATE_AND_WAIT = """
+mutation($c: String!) {
+  createConversation(content: $c, title: $c, wait: true) { conversation { id } }
+}
+"""
+
+
+async def device_creates(server: Client, token: str, content: str) -> str:
+    data = await server.ok(CREATE_AND_WAIT, {"c": content}, token=token)
+    conversation_id: str = data["createConversation"]["conversation"]["id"]
+    return conversation_id
+
+
+def conversation_made(conversation_id: str) -> list[tuple[str, str]]:
+    """The events of a createConversation that waited for its reply."""
+    kinds = ["CONVERSATION_CREATED", "MESSAGE_CREATED", "MESSAGE_CREATED", "MESSAGE_UPDATED"]
+    return [(kind, conversation_id) for kind in kinds]

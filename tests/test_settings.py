@@ -176,6 +176,8 @@ def test_async_database_urls_are_accepted(url: str) -> None:
         ("HEARTBEAT_INTERVAL", "-2"),
         ("STALE_AFTER", "0"),
         ("SHUTDOWN_GRACE", "-1"),
+        ("EVENT_RETENTION", "0"),
+        ("EVENT_RETENTION", "a day"),
         ("MODEL_MAX_REPLY_SECONDS", "0"),
         ("MAX_STREAMS_PER_USER", "0"),
         ("PROMPTS_PER_MINUTE", "-3"),
@@ -199,6 +201,8 @@ def test_a_signature_of_32_characters_is_long_enough() -> None:
 
 def test_a_shutdown_grace_of_zero_is_allowed() -> None:
     assert Settings.from_env({"SHUTDOWN_GRACE": "0"}).shutdown_grace == 0
+    assert Settings.from_env({}).event_retention == 24 * 3600
+    assert Settings.from_env({"EVENT_RETENTION": "90"}).event_retention == 90
 
 
 @pytest.mark.parametrize(("heartbeat", "stale"), [("5", "5"), ("5", "4")])
@@ -270,6 +274,7 @@ SETTINGS_VARIABLES = frozenset(
         "HEARTBEAT_INTERVAL",
         "STALE_AFTER",
         "SHUTDOWN_GRACE",
+        "EVENT_RETENTION",
         "LOGIN_ATTEMPTS_PER_MINUTE",
         "LOG_LEVEL",
     }

@@ -38,10 +38,12 @@ from chattree.metrics import Metrics
 from chattree.services.accounts import Accounts
 from chattree.services.bundle import Services
 from chattree.services.conversations import Branches, Conversations
+from chattree.services.events import EventPruner, publisher
 from chattree.services.generation import GenerationManager
 from chattree.services.limits import GenerationLimits, SharedWindow
 from chattree.services.portability import Exporter, Importer
 from chattree.services.ratelimit import Limiter, SlidingWindow
+from chattree.services.search import Search
 from chattree.services.shares import Shares
 from chattree.services.tokens import TokenSigner
 from chattree.settings import Settings
@@ -70,6 +72,9 @@ async def running_services(settings: Settings, metrics: Metrics) -> AsyncIterato
     # ends, with no timeout. MAX_STREAMS_PER_USER and the model server bound them instead.
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     broker = create_broker(settings)
+    # Events a transaction records go out on the broker once it has committed.
+    db.after_commit.append(publisher(broker))
+    pruner = EventPruner(db=db, retention=settings.event_retention)
     generations: GenerationManager | None = None
     try:
         # First: it refuses a transaction pooler, where migrations would fail less clearly.
@@ -86,6 +91,7 @@ async def running_services(settings: Settings, metrics: Metrics) -> AsyncIterato
         metrics.watch_subscriptions(lambda: manager.followers)
         metrics.watch_pool(db.engine.pool)
         await generations.start()
+        pruner.start()
         yield Services(
             settings=settings,
             db=db,
@@ -122,9 +128,11 @@ async def running_services(settings: Settings, metrics: Metrics) -> AsyncIterato
             ),
             importer=Importer(db=db),
             exporter=Exporter(db=db),
+            search=Search(db=db),
             metrics=metrics,
         )
     finally:
+        await pruner.close()
         if generations is not None:
             await generations.close()
         await broker.close()

@@ -60,6 +60,8 @@ class Settings:
     heartbeat_interval: float = 5.0
     stale_after: float = 30.0
     shutdown_grace: float = 10.0
+    # Seconds conversation events are kept: a device away for longer reloads.
+    event_retention: float = 24 * 3600.0
     login_attempts_per_minute: int = 10
     registrations_per_hour: int = 30
     shared_reads_per_minute: int = 60
@@ -121,6 +123,7 @@ class Settings:
             ),
             stale_after=env.get("STALE_AFTER", cls.stale_after, positive_float),
             shutdown_grace=env.get("SHUTDOWN_GRACE", cls.shutdown_grace, non_negative_float),
+            event_retention=env.get("EVENT_RETENTION", cls.event_retention, positive_float),
             login_attempts_per_minute=env.get(
                 "LOGIN_ATTEMPTS_PER_MINUTE", cls.login_attempts_per_minute, positive_int
             ),

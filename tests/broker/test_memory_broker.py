@@ -6,8 +6,9 @@ import logging
 
 import pytest
 
-from chattree.broker import RESYNC, Event, MemoryBroker, Notice, NoticeKind, Subscription
+from chattree.broker import RESYNC, Change, Event, MemoryBroker, Notice, NoticeKind, Subscription
 from chattree.broker.base import decode, encode
+from chattree.broker.changes import FEED_SIZE
 
 
 async def _next_seq(subscription: Subscription) -> int:
@@ -126,3 +127,36 @@ async def test_resync_all_replaces_what_every_subscriber_has_queued() -> None:
 )
 def test_items_survive_encoding(item: Event | Notice) -> None:
     assert decode(encode(item)) == item
+
+
+async def test_changes_wake_only_the_feeds_of_their_user() -> None:
+    broker = MemoryBroker()
+    alices, bobs = broker.watch(1), broker.watch(2)
+    broker.publish(Change(user_id=1, event_id=5))
+    broker.publish(Change(user_id=2, event_id=6))
+    assert await alices.get() == 5
+    assert await bobs.get() == 6
+    alices.close()
+    broker.publish(Change(user_id=1, event_id=7))
+    assert alices.waiting == 0
+
+
+def test_a_full_feed_collapses_into_one_read_and_never_blocks_the_publisher() -> None:
+    broker = MemoryBroker()
+    feed = broker.watch(1)
+    for event_id in range(FEED_SIZE + 50):
+        broker.publish(Change(user_id=1, event_id=event_id))
+    assert feed.overflows >= 1
+    assert feed.waiting < FEED_SIZE
+
+
+async def test_a_reconnect_tells_feeds_to_read_again() -> None:
+    broker = MemoryBroker()
+    feed = broker.watch(1)
+    broker.publish(Change(user_id=1, event_id=3))
+    broker.resync_all()
+    assert await feed.get() is None
+
+
+def test_changes_survive_the_wire_format() -> None:
+    assert decode(encode(Change(user_id=3, event_id=2**62))) == Change(3, 2**62)

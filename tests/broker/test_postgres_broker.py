@@ -13,7 +13,16 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 import pytest_asyncio
 
-from chattree.broker import RESYNC, Event, Item, Notice, NoticeKind, PostgresBroker, Subscription
+from chattree.broker import (
+    RESYNC,
+    Change,
+    Event,
+    Item,
+    Notice,
+    NoticeKind,
+    PostgresBroker,
+    Subscription,
+)
 from chattree.broker.base import Resync
 from chattree.broker.postgres import ERROR_LIMIT, LISTENER_NAME, SENDER_NAME
 
@@ -383,3 +392,15 @@ async def test_a_burst_of_events_is_sent_in_few_statements_and_arrives_in_order(
         assert sender.statements - before <= burst // 100
     finally:
         await sender.close()
+
+
+async def test_changes_reach_the_feeds_of_their_user_on_every_process(
+    brokers: tuple[PostgresBroker, PostgresBroker],
+) -> None:
+    a, b = brokers
+    alices, bobs = b.watch(1), b.watch(2)
+    for event_id in (10, 11, 12):
+        a.publish(Change(user_id=1, event_id=event_id))
+    a.publish(Change(user_id=2, event_id=13))
+    assert [await asyncio.wait_for(alices.get(), WAIT) for _ in range(3)] == [10, 11, 12]
+    assert await asyncio.wait_for(bobs.get(), WAIT) == 13

@@ -8,14 +8,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from alembic import command as alembic_command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from chattree.db.engine import create_database
-from chattree.db.migrate import upgrade
+from chattree.db.engine import Database, create_database
+from chattree.db.migrate import alembic_config, upgrade
 from chattree.db.models import Base
+from chattree.db.search import excluded_from_models
 from chattree.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +25,13 @@ ALEMBIC = Path(sys.executable).parent / "alembic"
 
 
 def differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "compare_type": True,
+            "include_name": lambda name, type_, _: not excluded_from_models(name, type_),
+        },
+    )
     return list(compare_metadata(context, Base.metadata))
 
 
@@ -130,3 +138,51 @@ async def test_upgrading_a_database_with_messages_estimates_their_tokens(db_url:
         assert sorted(found) == [(1, 2 + 4), (2, 3 + 4)]
     finally:
         await db.dispose()
+
+
+async def test_upgrading_indexes_the_messages_and_titles_already_there(db_url: str) -> None:
+    from chattree.services.search import Search
+
+    db = create_database(Settings(db_url=db_url))
+    try:
+        await upgrade(db, "0004")
+        async with db.transaction() as session:
+            for statement in (
+                "INSERT INTO users (username, password, token_version, created_at) "
+                "VALUES ('dora', 'plain$x', 0, CURRENT_TIMESTAMP)",
+                "INSERT INTO conversations (user_id, title, title_pending, model, created_at, "
+                "updated_at) VALUES (1, 'Garden notes', false, 'm', CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)",
+                "INSERT INTO messages (conversation_id, parent_id, role, content, status, depth, "
+                "created_at, seq) VALUES (1, NULL, 'SYSTEM', 'Be brief.', 'COMPLETE', 0, "
+                "CURRENT_TIMESTAMP, 0), (1, 1, 'USER', 'Planting tomatoes in crêpe weather', "
+                "'COMPLETE', 1, CURRENT_TIMESTAMP, 0)",
+            ):
+                await session.execute(text(statement))
+        await upgrade(db)
+        search = Search(db=db)
+
+        async def snippets(query: str) -> list[str]:
+            page = await search.page(
+                user_id=1, text=query, first=10, after=None, conversation_id=None
+            )
+            return [found.snippet for found in page.hits]
+
+        assert await snippets("planted crepe") == [
+            "<mark>Planting</mark> tomatoes in <mark>crêpe</mark> weather"
+        ]
+        assert await snippets("gardens") == ["<mark>Garden</mark> notes"]
+        # Down and up again: the indexes are dropped and built anew.
+        await downgrade(db, "0004")
+        await upgrade(db)
+        assert await snippets("tomato") == ["Planting <mark>tomatoes</mark> in crêpe weather"]
+    finally:
+        await db.dispose()
+
+
+async def downgrade(db: Database, revision: str) -> None:
+    async with db.engine.connect() as connection:
+        await connection.run_sync(
+            lambda sync: alembic_command.downgrade(alembic_config(sync), revision)
+        )
+        await connection.commit()

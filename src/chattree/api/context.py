@@ -33,6 +33,10 @@ class Context:
         assert self._user is not None, "loaders are scoped to the authenticated caller"
         return Loaders(self.services.db, user_id=self._user.id)
 
+    def refresh_loaders(self) -> None:
+        """Forgets what the loaders read: the next field reads the rows as they are now."""
+        self.__dict__.pop("loaders", None)
+
     @property
     def client_address(self) -> str:
         client = self.request.client

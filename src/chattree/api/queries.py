@@ -35,13 +35,25 @@ class Query:
         names = await info.context.services.client.list_models()
         return [Model(id=strawberry.ID(name)) for name in names]
 
-    @strawberry.field(description="The caller's conversations, newest updatedAt first.")
+    @strawberry.field(
+        description=(
+            "The caller's conversations: pinned ones first, then newest updatedAt first. "
+            "Archived ones only with archived: true (and then only those)."
+        )
+    )
     async def conversations(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        archived: bool | None = False,
     ) -> ConversationConnection:
         user = await info.context.user()
         page = await info.context.services.conversations.page(
-            user_id=user.id, first=20 if first is None else first, after=after
+            user_id=user.id,
+            first=20 if first is None else first,
+            after=after,
+            archived=bool(archived),
         )
         edges = [
             ConversationEdge(cursor=encode_cursor(row), node=Conversation.from_row(row))

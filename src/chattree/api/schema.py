@@ -6,13 +6,17 @@ import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from chattree.api.context import OperationContext
 from chattree.api.errors import ErrorCodes, log_error
+from chattree.api.events import EventSubscription
 from chattree.api.metrics import OperationMetrics
 from chattree.api.mutations import Mutation
+from chattree.api.organise import OrganiseMutation
 from chattree.api.queries import Query
+from chattree.api.search import SearchQuery
 from chattree.api.subscriptions import Subscription
 
 MAX_ALIASES = 50
@@ -31,9 +35,9 @@ class Schema(strawberry.Schema):
 
 def build_schema(*, max_depth: int = 15) -> Schema:
     return Schema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
+        query=merge_types("Query", (Query, SearchQuery)),
+        mutation=merge_types("Mutation", (Mutation, OrganiseMutation)),
+        subscription=merge_types("Subscription", (Subscription, EventSubscription)),
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[
             OperationContext,

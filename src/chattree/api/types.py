@@ -174,6 +174,12 @@ class Conversation:
     updated_at: datetime = strawberry.field(
         description="Time of the newest message; conversations are listed newest first by this."
     )
+    archived: bool = strawberry.field(
+        description="Archived conversations are left out of `conversations` unless asked for."
+    )
+    pinned: bool = strawberry.field(
+        description="Pinned conversations come first in `conversations`."
+    )
     row_id: strawberry.Private[int]
     current_row_id: strawberry.Private[int | None]
     forked_from_row_id: strawberry.Private[int | None]
@@ -186,6 +192,8 @@ class Conversation:
             model=row.model,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            archived=row.archived,
+            pinned=row.pinned,
             row_id=row.id,
             current_row_id=row.current_message_id,
             forked_from_row_id=row.forked_from_id,

@@ -10,13 +10,16 @@ from chattree.broker.base import (
     Resync,
     Subscription,
 )
+from chattree.broker.changes import Change, Feed
 from chattree.broker.memory import MemoryBroker
 from chattree.broker.postgres import PostgresBroker
 
 __all__ = [
     "RESYNC",
     "Broker",
+    "Change",
     "Event",
+    "Feed",
     "Item",
     "MemoryBroker",
     "Notice",

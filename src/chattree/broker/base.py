@@ -1,10 +1,11 @@
 """What travels between generators and subscribers, and the interface every broker has.
 
-A broker carries two things, both keyed by message id: live `Event`s of a reply being
-generated, and `Notice`s (cancel and flush requests, flush answers) that let any process
-steer a generation running in another one. Publishing never blocks and never waits for a
-subscriber: each subscription has a bounded queue, and one that falls behind is told to
-resync from a snapshot instead of growing.
+A broker carries three things: live `Event`s of a reply being generated and `Notice`s
+(cancel and flush requests, flush answers) that let any process steer a generation
+running in another one, both keyed by message id; and `Change`s, keyed by user, that
+wake the subscribers of that user's conversation events (broker/changes.py).
+Publishing never blocks and never waits for a subscriber: each subscription has a
+bounded queue, and one that falls behind is told to resync instead of growing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
+
+from chattree.broker.changes import Change, Feed
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ class Resync:
 
 RESYNC: Final = Resync()
 
-Item = Event | Notice
+Item = Event | Notice | Change
 
 
 class Subscription:
@@ -102,6 +105,7 @@ class Broker(ABC):
     def __init__(self, *, queue_size: int = QUEUE_SIZE) -> None:
         self.queue_size = queue_size
         self._subscriptions: dict[int, set[Subscription]] = {}
+        self._feeds: dict[int, set[Feed]] = {}
         # Cancel and flush requests go to the generation manager of this process.
         self.on_request: Callable[[Notice], None] = lambda notice: None
 
@@ -118,6 +122,19 @@ class Broker(ABC):
             if not subscriptions:
                 del self._subscriptions[subscription.message_id]
 
+    def watch(self, user_id: int) -> Feed:
+        """Registers at once: every change of the user published after this reaches it."""
+        feed = Feed(self, user_id)
+        self._feeds.setdefault(user_id, set()).add(feed)
+        return feed
+
+    def unwatch(self, feed: Feed) -> None:
+        feeds = self._feeds.get(feed.user_id)
+        if feeds is not None:
+            feeds.discard(feed)
+            if not feeds:
+                del self._feeds[feed.user_id]
+
     def subscriber_count(self, message_id: int) -> int:
         return len(self._subscriptions.get(message_id, ()))
 
@@ -133,6 +150,10 @@ class Broker(ABC):
 
     def dispatch(self, item: Item) -> None:
         """Hands an item that reached this process to its local recipients."""
+        if isinstance(item, Change):
+            for feed in tuple(self._feeds.get(item.user_id, ())):
+                feed.deliver(item.event_id)
+            return
         if isinstance(item, Notice) and item.kind is not NoticeKind.FLUSHED:
             try:
                 self.on_request(item)
@@ -147,9 +168,14 @@ class Broker(ABC):
         for subscriptions in self._subscriptions.values():
             for subscription in subscriptions:
                 subscription.resync()
+        for feeds in self._feeds.values():
+            for feed in feeds:
+                feed.resync()
 
 
 def encode(item: Item) -> str:
+    if isinstance(item, Change):
+        return json.dumps({"u": item.user_id, "c": item.event_id})
     if isinstance(item, Notice):
         return json.dumps({"n": item.kind.value, "m": item.message_id, "s": item.seq})
     data: dict[str, Any] = {"m": item.message_id, "s": item.seq, "st": item.status}
@@ -167,6 +193,8 @@ def encode(item: Item) -> str:
 
 def decode(payload: str) -> Item:
     data = json.loads(payload)
+    if "u" in data:
+        return Change(int(data["u"]), int(data["c"]))
     if "n" in data:
         return Notice(NoticeKind(data["n"]), int(data["m"]), int(data["s"]))
     return Event(

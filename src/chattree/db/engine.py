@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -57,6 +57,9 @@ class Database:
         writer = engine.execution_options(sqlite_immediate=True) if self.is_sqlite else engine
         self._writes = async_sessionmaker(writer, expire_on_commit=False)
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
+        # Called with a transaction's `session.info` once it has committed (and only
+        # then): what the work recorded for others to hear, e.g. events to publish.
+        self.after_commit: list[Callable[[dict[Any, Any]], None]] = []
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -64,6 +67,8 @@ class Database:
         with translated_outages():
             async with self._writes.begin() as session:
                 yield session
+        for hook in self.after_commit:
+            hook(session.info)
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:

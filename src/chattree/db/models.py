@@ -87,6 +87,9 @@ class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         Index("ix_conversations_user_updated", "user_id", "updated_at", "id"),
+        # The listing: one user's archived or other conversations, pinned first, newest
+        # first, read backwards along this index.
+        Index("ix_conversations_listing", "user_id", "archived", "pinned", "updated_at", "id"),
         {"sqlite_autoincrement": True},
     )
 
@@ -104,6 +107,8 @@ class Conversation(Base):
     # The message a fork copied its branch from. No foreign key, like current_message_id:
     # the source may be deleted, and the fork then simply has no origin.
     forked_from_id: Mapped[int | None] = mapped_column(BigId)
+    archived: Mapped[bool] = mapped_column(default=False, server_default=false())
+    pinned: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Message(Base):
@@ -180,3 +185,33 @@ class RateHit(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[float] = mapped_column(Double)
+
+
+class EventKind(enum.StrEnum):
+    CONVERSATION_CREATED = "CONVERSATION_CREATED"
+    CONVERSATION_UPDATED = "CONVERSATION_UPDATED"
+    CONVERSATION_DELETED = "CONVERSATION_DELETED"
+    MESSAGE_CREATED = "MESSAGE_CREATED"
+    MESSAGE_UPDATED = "MESSAGE_UPDATED"
+    MESSAGE_DELETED = "MESSAGE_DELETED"
+
+
+class EventRow(Base):
+    """One change to a user's conversations, written in the transaction of the change.
+    Its id is the cursor of `conversationEvents`: a user's events are written one
+    transaction at a time (see db/events.py), so their ids grow in commit order."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_user", "user_id", "id"),
+        Index("ix_events_created", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    # No foreign keys: the event of a deletion outlives what it names.
+    conversation_id: Mapped[int] = mapped_column(BigId)
+    message_id: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

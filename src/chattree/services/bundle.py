@@ -12,6 +12,7 @@ from chattree.services.accounts import Accounts
 from chattree.services.conversations import Branches, Conversations
 from chattree.services.generation import GenerationManager
 from chattree.services.portability import Exporter, Importer
+from chattree.services.search import Search
 from chattree.services.shares import Shares
 from chattree.settings import Settings
 
@@ -29,4 +30,5 @@ class Services:
     shares: Shares
     importer: Importer
     exporter: Exporter
+    search: Search
     metrics: Metrics

@@ -8,7 +8,8 @@ import re
 from sqlalchemy import update
 
 from chattree.db.engine import Database
-from chattree.db.models import Conversation
+from chattree.db.events import record_event
+from chattree.db.models import Conversation, EventKind
 from chattree.errors import UpstreamError
 from chattree.llm import ChatMessage, ModelClient
 from chattree.services.text import check_text
@@ -71,8 +72,11 @@ async def write_title(
     if title:
         values["title"] = title
     async with db.transaction() as session:
-        await session.execute(
+        owner = await session.scalar(
             update(Conversation)
             .where(Conversation.id == conversation_id, Conversation.title_pending)
             .values(**values)
+            .returning(Conversation.user_id)
         )
+        if owner is not None and title:
+            await record_event(session, owner, EventKind.CONVERSATION_UPDATED, conversation_id)

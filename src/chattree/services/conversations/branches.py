@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from chattree.db.engine import Database
-from chattree.db.models import Conversation
+from chattree.db.events import record_event
+from chattree.db.models import Conversation, EventKind
 from chattree.db.tree import branches
 from chattree.db.types import utcnow
 from chattree.errors import InvalidInput
@@ -37,6 +38,7 @@ class Branches:
             fork.current_message_id = await branches.copy_path(
                 session, end=message.id, conversation_id=fork.id
             )
+            await record_event(session, user_id, EventKind.CONVERSATION_CREATED, fork.id)
         return fork
 
     async def delete_message(self, *, user_id: int, message_id: int) -> Conversation:
@@ -55,5 +57,12 @@ class Branches:
                 # The current message went with the subtree: its branch now ends at the
                 # deleted message's parent, the newest message left on it.
                 conversation.current_message_id = message.parent_id
+            await record_event(
+                session, user_id, EventKind.MESSAGE_DELETED, conversation.id, message.id
+            )
+            if conversation.current_message_id != current:
+                await record_event(
+                    session, user_id, EventKind.CONVERSATION_UPDATED, conversation.id
+                )
         self.generations.abandon(running)
         return conversation

@@ -1,4 +1,5 @@
-"""A user's conversations, newest first, a page at a time, with opaque cursors."""
+"""A user's conversations, pinned first then newest first, a page at a time, with opaque
+cursors that hold the row's place in that order (pinned, updated_at, id)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, false, or_, select, true
 
 from chattree.db.engine import Database
 from chattree.db.models import Conversation
@@ -24,30 +25,40 @@ class Page:
     has_next: bool
 
 
-async def page(db: Database, *, user_id: int, first: int, after: str | None) -> Page:
+async def page(
+    db: Database, *, user_id: int, first: int, after: str | None, archived: bool = False
+) -> Page:
     if not 1 <= first <= MAX_PAGE:
         raise InvalidInput(f"first must be 1 to {MAX_PAGE}", argument="first")
-    query = select(Conversation).where(Conversation.user_id == user_id)
+    query = select(Conversation).where(
+        Conversation.user_id == user_id, Conversation.archived == archived
+    )
     if after is not None:
-        updated_at, last_id = decode_cursor(after)
-        query = query.where(
-            or_(
-                Conversation.updated_at < updated_at,
-                and_(Conversation.updated_at == updated_at, Conversation.id < last_id),
-            )
+        pinned, updated_at, last_id = decode_cursor(after)
+        older = or_(
+            Conversation.updated_at < updated_at,
+            and_(Conversation.updated_at == updated_at, Conversation.id < last_id),
         )
-    query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        unpinned = Conversation.pinned == false()
+        # After a pinned row: the older pinned ones, then every unpinned one.
+        later = or_(unpinned, and_(Conversation.pinned == true(), older)) if pinned else None
+        query = query.where(later if later is not None else and_(unpinned, older))
+    # Backwards along ix_conversations_listing: no sort.
+    query = query.order_by(
+        Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id.desc()
+    )
     async with db.reader() as session:
         rows = list((await session.scalars(query.limit(first + 1))).all())
     return Page(rows[:first], has_next=len(rows) > first)
 
 
 def encode_cursor(conversation: Conversation) -> str:
-    raw = f"{conversation.updated_at.isoformat()}|{conversation.id}"
+    pinned = "p" if conversation.pinned else "u"
+    raw = f"{pinned}|{conversation.updated_at.isoformat()}|{conversation.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
+def decode_cursor(cursor: str) -> tuple[bool, datetime, int]:
     """What `encode_cursor` put in; BAD_USER_INPUT for anything else, found here rather
     than by the database, which cannot bind an out-of-range time or id."""
     decoded = parse_cursor(cursor) if len(cursor) <= MAX_CURSOR else None
@@ -56,9 +67,15 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     return decoded
 
 
-def parse_cursor(cursor: str) -> tuple[datetime, int] | None:
+def parse_cursor(cursor: str) -> tuple[bool, datetime, int] | None:
+    """(pinned, updated_at, id). Cursors issued before pinning existed hold only the
+    last two, and come from a list where nothing was pinned."""
     try:
-        stamp, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        pinned = raw[:2] == "p|"
+        if raw[:2] in ("p|", "u|"):
+            raw = raw[2:]
+        stamp, _, last_id = raw.partition("|")
         updated_at = datetime.fromisoformat(stamp)
         if updated_at.tzinfo is None:
             return None
@@ -68,4 +85,4 @@ def parse_cursor(cursor: str) -> tuple[datetime, int] | None:
     except (ValueError, OverflowError, binascii.Error):
         return None
     number = parse_row_id(last_id)
-    return None if number is None else (updated_at, number)
+    return None if number is None else (pinned, updated_at, number)

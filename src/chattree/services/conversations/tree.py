@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chattree.db import tree
 from chattree.db.engine import Database
 from chattree.db.estimate import estimate_tokens
-from chattree.db.models import Conversation, Message, Role, Status, User
+from chattree.db.events import record_event
+from chattree.db.models import Conversation, EventKind, Message, Role, Status, User
 from chattree.db.types import utcnow
 from chattree.errors import InvalidInput, NotFound
 from chattree.llm import ModelClient
-from chattree.services.conversations import models, pages
+from chattree.services.conversations import models, organise, pages
 from chattree.services.conversations.models import adopt_model
 from chattree.services.conversations.owned import (
     owned_conversation,
@@ -103,6 +104,8 @@ class Conversations:
             session.add(root)
             await session.flush()
             user_message, reply = await self._add_turn(session, conversation, root, content, model)
+            await record_event(session, user.id, EventKind.CONVERSATION_CREATED, conversation.id)
+            await _record_created(session, user.id, user_message, reply)
         self.generations.begin(message_id=reply.id, parent_id=user_message.id, model=model)
         if title is None:
             self.generations.spawn(
@@ -137,6 +140,7 @@ class Conversations:
             user_message, reply = await self._add_turn(
                 session, conversation, parent, content, model
             )
+            await _record_created(session, user_id, user_message, reply, moved=True)
         self.generations.begin(message_id=reply.id, parent_id=user_message.id, model=model)
         return await self._result(conversation.id, user_message, reply.id, wait=wait)
 
@@ -156,6 +160,7 @@ class Conversations:
             conversation = await session.get_one(Conversation, message.conversation_id)
             model = adopt_model(conversation, missing_model)
             reply = await self._add_reply(session, conversation, prompt, model)
+            await _record_created(session, user_id, reply, moved=True)
         self.generations.begin(message_id=reply.id, parent_id=prompt.id, model=model)
         if wait:
             await self.generations.wait(reply.id)
@@ -168,15 +173,29 @@ class Conversations:
             conversation.current_message_id = await tree.newest_id_below(
                 session, message_id=message_id
             )
+            await record_event(session, user_id, EventKind.CONVERSATION_UPDATED, conversation.id)
         return conversation
 
     async def rename(self, *, user_id: int, conversation_id: int, title: str) -> Conversation:
-        title = check_title(title)
-        async with self.db.transaction() as session:
-            conversation = await owned_conversation(session, conversation_id, user_id)
-            conversation.title = title
-            conversation.title_pending = False
-        return conversation
+        return await self.update(user_id=user_id, conversation_id=conversation_id, title=title)
+
+    async def update(
+        self,
+        *,
+        user_id: int,
+        conversation_id: int,
+        title: str | None = None,
+        archived: bool | None = None,
+        pinned: bool | None = None,
+    ) -> Conversation:
+        return await organise.update(
+            self.db,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            title=title,
+            archived=archived,
+            pinned=pinned,
+        )
 
     async def delete(self, *, user_id: int, conversation_id: int) -> None:
         async with self.db.transaction() as session:
@@ -189,6 +208,7 @@ class Conversations:
             )
             running = list(streaming)
             await session.execute(delete(Conversation).where(Conversation.id == conversation.id))
+            await record_event(session, user_id, EventKind.CONVERSATION_DELETED, conversation.id)
         self.generations.abandon(running)
 
     async def message(self, *, user_id: int, message_id: int) -> Message:
@@ -204,8 +224,12 @@ class Conversations:
             )
             return list(rows)
 
-    async def page(self, *, user_id: int, first: int, after: str | None) -> pages.Page:
-        return await pages.page(self.db, user_id=user_id, first=first, after=after)
+    async def page(
+        self, *, user_id: int, first: int, after: str | None, archived: bool = False
+    ) -> pages.Page:
+        return await pages.page(
+            self.db, user_id=user_id, first=first, after=after, archived=archived
+        )
 
     async def _missing_model(self, *, user_id: int, message_id: int) -> str:
         return await models.missing_model(
@@ -296,3 +320,16 @@ class Conversations:
             max_length=self.settings.max_message_length,
             allow_empty=allow_empty,
         )
+
+
+async def _record_created(
+    session: AsyncSession, user_id: int, *created: Message, moved: bool = False
+) -> None:
+    """Events of new messages; `moved`: they also moved the current message."""
+    for message in created:
+        await record_event(
+            session, user_id, EventKind.MESSAGE_CREATED, message.conversation_id, message.id
+        )
+    if moved:
+        conversation_id = created[0].conversation_id
+        await record_event(session, user_id, EventKind.CONVERSATION_UPDATED, conversation_id)

@@ -16,7 +16,8 @@ from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 
 from chattree.db.engine import Database
 from chattree.db.estimate import estimate_tokens
-from chattree.db.models import Message, Status
+from chattree.db.events import record_message_events
+from chattree.db.models import EventKind, Message, Status
 from chattree.db.types import utcnow
 
 
@@ -73,7 +74,10 @@ async def store_end(db: Database, text: Text, status: Status, error: str | None)
                 heartbeat_at=None,
             )
         )
-    return rowcount(result) > 0
+        stored = rowcount(result) > 0
+        if stored:
+            await record_message_events(session, EventKind.MESSAGE_UPDATED, [text.message_id])
+    return stored
 
 
 async def store_context_size(db: Database, message_id: int, count: int) -> None:
@@ -120,7 +124,9 @@ async def end(
             .values(status=status, error=error, heartbeat_at=None, seq=Message.seq + 1)
             .returning(Message.id, Message.seq)
         )
-        return [(message_id, seq) for message_id, seq in ended]
+        found = [(message_id, seq) for message_id, seq in ended]
+        await record_message_events(session, EventKind.MESSAGE_UPDATED, [id for id, _ in found])
+        return found
 
 
 def rowcount(result: object) -> int:

@@ -11,7 +11,8 @@ from typing import IO, Any
 
 from chattree.db import portability
 from chattree.db.engine import Database
-from chattree.db.models import Conversation
+from chattree.db.events import record_event
+from chattree.db.models import Conversation, EventKind
 from chattree.db.types import utcnow
 from chattree.errors import InvalidInput
 from chattree.services.conversations import DEFAULT_SYSTEM_PROMPT
@@ -107,4 +108,5 @@ class Importer:
             )
             if new.current is not None:
                 conversation.current_message_id = ids[new.current]
+            await record_event(session, user_id, EventKind.CONVERSATION_CREATED, conversation.id)
         return conversation

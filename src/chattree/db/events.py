@@ -1,0 +1,120 @@
+"""The event log of each user's conversations: written in the caller's transaction,
+announced after it commits, read back by cursor, pruned by age.
+
+Ids are the cursors, so a user's events must become visible in id order: a reader that
+saw id 12 must never later find an 11 committed. Each write therefore locks the user's
+row first (PostgreSQL; SQLite has one writer at a time anyway) and holds it to commit:
+the next transaction of that user takes its id only after this one is visible. Callers
+record their events last in the transaction, so the lock is held for an instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chattree.db.models import Conversation, EventKind, EventRow, Message, User
+from chattree.db.types import utcnow
+
+# session.info key of the events a transaction wrote, announced once it commits.
+RECORDED: Final = "chattree.recorded_events"
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    user_id: int
+    event_id: int
+
+
+async def record_event(
+    session: AsyncSession,
+    user_id: int,
+    kind: EventKind,
+    conversation_id: int,
+    message_id: int | None = None,
+) -> None:
+    """Writes one event in the caller's transaction; it is announced after commit."""
+    await _lock_users(session, [user_id])
+    event_id = await session.scalar(
+        insert(EventRow)
+        .values(
+            user_id=user_id,
+            kind=kind.value,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            created_at=utcnow(),
+        )
+        .returning(EventRow.id)
+    )
+    assert event_id is not None
+    session.info.setdefault(RECORDED, []).append(Recorded(user_id, event_id))
+
+
+async def record_message_events(
+    session: AsyncSession, kind: EventKind, message_ids: Sequence[int]
+) -> None:
+    """One event per message still there, for writers that know only message ids (the
+    end of a reply, the sweep)."""
+    if not message_ids:
+        return
+    owners = await session.execute(
+        select(Message.id, Message.conversation_id, Conversation.user_id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.id.in_(message_ids))
+        .order_by(Conversation.user_id, Message.id)
+    )
+    for message_id, conversation_id, user_id in owners.all():
+        await record_event(session, user_id, kind, conversation_id, message_id)
+
+
+async def _lock_users(session: AsyncSession, user_ids: Sequence[int]) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    # NO KEY UPDATE: inserts referencing the user (its conversations) do not wait for it.
+    await session.execute(
+        select(User.id).where(User.id.in_(sorted(set(user_ids)))).with_for_update(key_share=True)
+    )
+
+
+def recorded(info: dict[Any, Any]) -> list[Recorded]:
+    """Takes the events a committed transaction recorded (see Database.transaction)."""
+    found: list[Recorded] = info.pop(RECORDED, [])
+    return found
+
+
+async def events_after(
+    session: AsyncSession, *, user_id: int, after: int, limit: int
+) -> list[EventRow]:
+    rows = await session.scalars(
+        select(EventRow)
+        .where(EventRow.user_id == user_id, EventRow.id > after)
+        .order_by(EventRow.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def owns_event(session: AsyncSession, *, user_id: int, event_id: int) -> bool:
+    found = await session.scalar(
+        select(EventRow.id).where(EventRow.id == event_id, EventRow.user_id == user_id)
+    )
+    return found is not None
+
+
+async def last_event_id(session: AsyncSession, *, user_id: int) -> int:
+    """The user's newest event id, 0 when there is none (served by ix_events_user)."""
+    found = await session.scalar(
+        select(EventRow.id).where(EventRow.user_id == user_id).order_by(EventRow.id.desc())
+    )
+    return found or 0
+
+
+async def prune(session: AsyncSession, *, before: datetime) -> int:
+    result = await session.execute(delete(EventRow).where(EventRow.created_at < before))
+    count: int = getattr(result, "rowcount", 0)
+    return count

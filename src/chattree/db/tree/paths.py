@@ -9,9 +9,10 @@ up by index whatever their planner statistics say.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
-from sqlalchemy import CTE, ColumnElement, Select, literal, select
+from sqlalchemy import CTE, ColumnElement, Integer, Select, bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -64,14 +65,13 @@ async def paths_of(
     return found
 
 
-async def context_window(session: AsyncSession, *, message_id: int, budget: int) -> list[Message]:
-    """What of the path to `message_id` fits `budget` estimated tokens: the root, then
-    the newest messages whose estimates, with the root's, add up to no more than the
-    budget. `message_id` itself is always there, fitting or not: the caller decides.
-
-    The walk sums the estimates as it climbs and stops at the first message that would
-    overflow, so it reads only what it returns. It stops below the root, which is added
-    on its own, so the root is sent however long the branch is."""
+@functools.cache
+def context_window_statement() -> Select[Message]:
+    """The walk of `context_window`, built once (building a recursive CTE costs more
+    than running it on a short branch), with `message_id` and `budget` bound at each
+    execution."""
+    message_id = bindparam("message_id", type_=Integer)
+    budget = bindparam("budget", type_=Integer)
     root = MESSAGES.alias("root")
     root_estimate = (
         select(root.c.token_estimate)
@@ -89,7 +89,22 @@ async def context_window(session: AsyncSession, *, message_id: int, budget: int)
             parent.c.id == up.c.parent_id, parent.c.parent_id.is_not(None), total <= budget
         )
     )
-    walked = (await session.scalars(select(rows_of(up)).order_by(up.c.depth))).all()
+    return select(rows_of(up)).order_by(up.c.depth)
+
+
+async def context_window(session: AsyncSession, *, message_id: int, budget: int) -> list[Message]:
+    """What of the path to `message_id` fits `budget` estimated tokens: the root, then
+    the newest messages whose estimates, with the root's, add up to no more than the
+    budget. `message_id` itself is always there, fitting or not: the caller decides.
+
+    The walk sums the estimates as it climbs and stops at the first message that would
+    overflow, so it reads only what it returns. It stops below the root, which is added
+    on its own, so the root is sent however long the branch is."""
+    walked = (
+        await session.scalars(
+            context_window_statement(), {"message_id": message_id, "budget": budget}
+        )
+    ).all()
     if not walked:
         return []
     root_row = await session.scalar(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import CTE, ColumnElement, Integer, Select, bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,7 @@ from chattree.db.models import Message
 from chattree.db.tree.records import MESSAGES, MessageRecord, columns_of, record
 
 
-def walk_up(starts: ColumnElement[bool], *, last: int | None = None) -> CTE:
+def walk_up(starts: ColumnElement[bool], *, last: int | ColumnElement[int] | None = None) -> CTE:
     """The rows from each message matching `starts` up to the root, or `last` of them:
     every column of `messages`, plus `start` (the id walked from) and `steps`."""
     first = select(MESSAGES.c.id.label("start"), *MESSAGES.c, literal(1).label("steps")).where(
@@ -57,12 +58,24 @@ async def paths_of(
     session: AsyncSession, ends: Sequence[int], *, last: int | None = None
 ) -> dict[int, list[MessageRecord]]:
     """For each id, the messages from the root down to it (the last `last`), root first."""
-    up = walk_up(MESSAGES.c.id.in_(ends), last=last)
-    rows = await session.execute(select(up.c.start, *columns_of(up)).order_by(up.c.depth))
+    parameters: dict[str, object] = {"ends": list(ends)}
+    if last is not None:
+        parameters["last"] = last
+    rows = await session.execute(paths_statement(limited=last is not None), parameters)
     found: dict[int, list[MessageRecord]] = {end: [] for end in ends}
     for row in rows:
         found[row.start].append(record(row))
     return found
+
+
+@functools.cache
+def paths_statement(*, limited: bool) -> Select[Any]:
+    """The walk of `paths_of`, built once per shape, with `ends` (and `last`) bound at
+    each execution: every read of a branch or a path runs it."""
+    ends = bindparam("ends", expanding=True, type_=Integer)
+    last = bindparam("last", type_=Integer) if limited else None
+    up = walk_up(MESSAGES.c.id.in_(ends), last=last)
+    return select(up.c.start, *columns_of(up)).order_by(up.c.depth)
 
 
 @functools.cache

@@ -9,8 +9,8 @@ from chattree.broker import Broker, Event
 from chattree.db.models import Status
 
 # Tokens are published in batches, at most one per this long, or once this much text
-# waits. The first token after a quiet spell goes out at once: waiting for the batch's
-# end would add the whole period to the first token of every reply.
+# waits. Text that comes after a quiet spell goes out as soon as the tokens read with
+# it are in: waiting for the period's end would add it to the first token of every reply.
 COALESCE_SECONDS = 0.015
 COALESCE_CHARS = 400
 # One event never carries more text than this, so it fits any broker's payload limit.
@@ -51,7 +51,7 @@ class Reply:
         self._pending_content: list[str] = []
         self._pending_reasoning: list[str] = []
         self._pending_chars = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._published_at = -COALESCE_SECONDS  # the event loop's clock
 
     def snapshot(self) -> Snapshot:
@@ -70,8 +70,11 @@ class Reply:
             return
         loop = asyncio.get_running_loop()
         wait = self._published_at + COALESCE_SECONDS - loop.time()
-        if wait <= 0 or self._pending_chars >= COALESCE_CHARS:
+        if self._pending_chars >= COALESCE_CHARS:
             self.publish_pending()
+        elif wait <= 0:
+            # Once the tokens of the same read are added: one event, not one each.
+            self._timer = loop.call_soon(self.publish_pending)
         else:
             self._timer = loop.call_later(wait, self.publish_pending)
 

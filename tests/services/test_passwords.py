@@ -4,13 +4,21 @@ burst of logins cannot take every core from other requests."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 from collections.abc import Callable
 
+import pytest
 from argon2 import PasswordHasher
 
 from chattree.services import passwords
-from chattree.services.passwords import HashingThreads, hash_password, verify_password
+from chattree.services.passwords import (
+    HASH_NICENESS,
+    HashingThreads,
+    hash_password,
+    verify_password,
+)
 
 WITHIN = 30.0  # seconds: a bound against hanging, never a measure
 
@@ -108,3 +116,14 @@ async def test_hashes_stored_with_the_earlier_parameters_still_verify() -> None:
     stored = f"argon2${earlier.hash('correct horse')}"
     assert await verify_password("correct horse", stored)
     assert not await verify_password("wrong horse", stored)
+
+
+def niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="threads have a niceness of their own on Linux")
+async def test_hashes_run_nicer_than_the_event_loop() -> None:
+    loop_thread = niceness()
+    assert await HashingThreads(1).run(niceness) == min(19, loop_thread + HASH_NICENESS)
+    assert niceness() == loop_thread

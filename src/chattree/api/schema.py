@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import strawberry
 from graphql.error import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -21,6 +31,23 @@ from chattree.api.subscriptions import Subscription
 
 MAX_ALIASES = 50
 MAX_TOKENS = 5000
+# Documents parsed and validated once, kept in LRU caches shared by every request: clients
+# send the same few documents again and again, with other variables.
+CACHED_DOCUMENTS = 256
+
+
+class DocumentCache(ParserCache):
+    """Strawberry's parser cache, except for documents that do not parse: the cache's
+    error would escape the parsing step's error handling, so those are left to the
+    parser strawberry runs next, which reports them as every parse error is."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
 
 
 class Schema(strawberry.Schema):
@@ -34,6 +61,12 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(*, max_depth: int = 15) -> Schema:
+    # The limiters' rules are made once: the validation cache is keyed on the rules
+    # with the document, and a limiter made per request brings new rule classes.
+    limits = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    ]
     return Schema(
         query=merge_types("Query", (Query, SearchQuery)),
         mutation=merge_types("Mutation", (Mutation, OrganiseMutation)),
@@ -42,9 +75,10 @@ def build_schema(*, max_depth: int = 15) -> Schema:
         extensions=[
             OperationContext,
             OperationMetrics,
-            lambda: QueryDepthLimiter(max_depth=max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: AddValidationRules(limits),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: DocumentCache(maxsize=CACHED_DOCUMENTS),
+            lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
             ErrorCodes,
         ],
     )

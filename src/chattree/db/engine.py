@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,6 +30,18 @@ log = logging.getLogger(__name__)
 # instead of 30 ms for a 3,000-deep path), and without ANALYZE nothing ever replans it.
 # Custom plans cost a fraction of a millisecond to make and always see the table's size.
 POSTGRES_SESSION = {"plan_cache_mode": "force_custom_plan"}
+
+# A pooled PostgreSQL connection idle for longer than this is pinged before it is used
+# again: it may have been dropped meanwhile (a restarted server, a firewall's idle
+# timeout), and a fresh one costs less than a request that fails. One in steady use is
+# not pinged: asyncpg's ping is three round trips (BEGIN, a statement, ROLLBACK), once
+# per loader batch and unit of work. Should one still have died, its statement fails,
+# SQLAlchemy replaces every connection of the pool made before then, and that one
+# request answers UNREACHABLE, as any request during an outage does.
+PING_AFTER_IDLE_SECONDS = 10.0
+# Connections are replaced after this long whatever their use, so none outlives a
+# server-side limit on connection age for long.
+RECYCLE_SECONDS = 1800
 
 
 # Through a transaction pooler, consecutive statements of one client connection may run
@@ -107,15 +120,39 @@ def create_database(settings: Settings, *, direct: bool = False, **engine_option
         # Behind a pooler every statement is prepared unnamed, and so planned for its
         # values each time; the pooler would refuse the session setting anyway.
         engine_options.setdefault("connect_args", pooler_connect_args())
+    if settings.is_postgres:
+        engine_options.setdefault("pool_recycle", RECYCLE_SECONDS)
     if settings.is_postgres and (direct or settings.db_direct_url is None):
         connect_args = engine_options.setdefault("connect_args", {})
         connect_args.setdefault("server_settings", {}).update(POSTGRES_SESSION)
     # hide_parameters: a failed statement's error (and so the log) leaves out its values,
     # which may be message text, usernames or password hashes.
-    engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **engine_options)
+    engine = create_async_engine(url, hide_parameters=True, **engine_options)
     if engine.dialect.name == "sqlite":
         configure_sqlite(engine)
+    else:
+        ping_when_idle(engine, after=PING_AFTER_IDLE_SECONDS)
     return Database(engine)
+
+
+def ping_when_idle(engine: AsyncEngine, *, after: float) -> None:
+    """Pings a connection at checkout when it was idle in the pool longer than `after`
+    seconds; one that does not answer is replaced (the pool retries the checkout)."""
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since <= after:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"an idle connection did not answer: {exc}") from exc
 
 
 def configure_sqlite(engine: AsyncEngine) -> None:

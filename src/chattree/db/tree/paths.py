@@ -9,9 +9,11 @@ up by index whatever their planner statistics say.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Select, literal, select
+from sqlalchemy import CTE, ColumnElement, Integer, Select, bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -19,7 +21,7 @@ from chattree.db.models import Message
 from chattree.db.tree.records import MESSAGES, MessageRecord, columns_of, record
 
 
-def walk_up(starts: ColumnElement[bool], *, last: int | None = None) -> CTE:
+def walk_up(starts: ColumnElement[bool], *, last: int | ColumnElement[int] | None = None) -> CTE:
     """The rows from each message matching `starts` up to the root, or `last` of them:
     every column of `messages`, plus `start` (the id walked from) and `steps`."""
     first = select(MESSAGES.c.id.label("start"), *MESSAGES.c, literal(1).label("steps")).where(
@@ -56,22 +58,33 @@ async def paths_of(
     session: AsyncSession, ends: Sequence[int], *, last: int | None = None
 ) -> dict[int, list[MessageRecord]]:
     """For each id, the messages from the root down to it (the last `last`), root first."""
-    up = walk_up(MESSAGES.c.id.in_(ends), last=last)
-    rows = await session.execute(select(up.c.start, *columns_of(up)).order_by(up.c.depth))
+    parameters: dict[str, object] = {"ends": list(ends)}
+    if last is not None:
+        parameters["last"] = last
+    rows = await session.execute(paths_statement(limited=last is not None), parameters)
     found: dict[int, list[MessageRecord]] = {end: [] for end in ends}
     for row in rows:
         found[row.start].append(record(row))
     return found
 
 
-async def context_window(session: AsyncSession, *, message_id: int, budget: int) -> list[Message]:
-    """What of the path to `message_id` fits `budget` estimated tokens: the root, then
-    the newest messages whose estimates, with the root's, add up to no more than the
-    budget. `message_id` itself is always there, fitting or not: the caller decides.
+@functools.cache
+def paths_statement(*, limited: bool) -> Select[Any]:
+    """The walk of `paths_of`, built once per shape, with `ends` (and `last`) bound at
+    each execution: every read of a branch or a path runs it."""
+    ends = bindparam("ends", expanding=True, type_=Integer)
+    last = bindparam("last", type_=Integer) if limited else None
+    up = walk_up(MESSAGES.c.id.in_(ends), last=last)
+    return select(up.c.start, *columns_of(up)).order_by(up.c.depth)
 
-    The walk sums the estimates as it climbs and stops at the first message that would
-    overflow, so it reads only what it returns. It stops below the root, which is added
-    on its own, so the root is sent however long the branch is."""
+
+@functools.cache
+def context_window_statement() -> Select[Message]:
+    """The walk of `context_window`, built once (building a recursive CTE costs more
+    than running it on a short branch), with `message_id` and `budget` bound at each
+    execution."""
+    message_id = bindparam("message_id", type_=Integer)
+    budget = bindparam("budget", type_=Integer)
     root = MESSAGES.alias("root")
     root_estimate = (
         select(root.c.token_estimate)
@@ -89,7 +102,22 @@ async def context_window(session: AsyncSession, *, message_id: int, budget: int)
             parent.c.id == up.c.parent_id, parent.c.parent_id.is_not(None), total <= budget
         )
     )
-    walked = (await session.scalars(select(rows_of(up)).order_by(up.c.depth))).all()
+    return select(rows_of(up)).order_by(up.c.depth)
+
+
+async def context_window(session: AsyncSession, *, message_id: int, budget: int) -> list[Message]:
+    """What of the path to `message_id` fits `budget` estimated tokens: the root, then
+    the newest messages whose estimates, with the root's, add up to no more than the
+    budget. `message_id` itself is always there, fitting or not: the caller decides.
+
+    The walk sums the estimates as it climbs and stops at the first message that would
+    overflow, so it reads only what it returns. It stops below the root, which is added
+    on its own, so the root is sent however long the branch is."""
+    walked = (
+        await session.scalars(
+            context_window_statement(), {"message_id": message_id, "budget": budget}
+        )
+    ).all()
     if not walked:
         return []
     root_row = await session.scalar(

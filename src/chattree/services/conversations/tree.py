@@ -118,7 +118,7 @@ class Conversations:
                 ),
                 name=f"title-{conversation.id}",
             )
-        return await self._result(conversation.id, user_message, reply.id, wait=wait)
+        return await self._result(conversation, user_message, reply, wait=wait)
 
     async def prompt(
         self, *, user_id: int, parent_id: int, content: str, wait: bool
@@ -142,7 +142,7 @@ class Conversations:
             )
             await _record_created(session, user_id, user_message, reply, moved=True)
         self.generations.begin(message_id=reply.id, parent_id=user_message.id, model=model)
-        return await self._result(conversation.id, user_message, reply.id, wait=wait)
+        return await self._result(conversation, user_message, reply, wait=wait)
 
     async def regenerate(self, *, user_id: int, message_id: int, wait: bool) -> Message:
         missing_model = await self._missing_model(user_id=user_id, message_id=message_id)
@@ -285,17 +285,20 @@ class Conversations:
         return reply
 
     async def _result(
-        self, conversation_id: int, user_message: Message, reply_id: int, *, wait: bool
+        self, conversation: Conversation, user_message: Message, reply: Message, *, wait: bool
     ) -> PromptResult:
-        if wait:
-            await self.generations.wait(reply_id)
-        # Read after the unit of work: the conversation may have been deleted since.
+        if not wait:
+            # The rows as the unit of work stored them: reading them again would cost a
+            # session and two round trips before the client may subscribe.
+            return PromptResult(conversation, user_message, reply)
+        await self.generations.wait(reply.id)
+        # Read after the reply ended: the conversation may have been deleted since.
         async with self.db.reader() as session:
-            conversation = await session.get(Conversation, conversation_id)
-            reply = await session.get(Message, reply_id)
-        if conversation is None or reply is None:
-            raise NotFound(f"conversation {conversation_id} was deleted")
-        return PromptResult(conversation, user_message, reply)
+            stored = await session.get(Conversation, conversation.id)
+            ended = await session.get(Message, reply.id)
+        if stored is None or ended is None:
+            raise NotFound(f"conversation {conversation.id} was deleted")
+        return PromptResult(stored, user_message, ended)
 
     async def _message(self, message_id: int) -> Message:
         async with self.db.reader() as session:

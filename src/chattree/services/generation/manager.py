@@ -113,16 +113,22 @@ class GenerationManager:
                 window = await fit_context(
                     session, prompt_id=parent_id, budget=self.settings.prompt_budget
                 )
-            await rows.store_context_size(self.db, reply.message_id, len(window))
-            messages = [ChatMessage(UPSTREAM_ROLES[row.role], row.content) for row in window]
-            asked, waiting = time.monotonic(), True
-            async for delta in self.client.stream_chat(model=model, messages=messages):
-                if delta.content or delta.reasoning:
-                    if waiting:
-                        self.metrics.first_token_seconds.observe(time.monotonic() - asked)
-                        waiting = False
-                    self.metrics.tokens.inc()
-                reply.add(delta.content, delta.reasoning)
+            # Stored while the model is asked, not before: the first token comes sooner.
+            counted = asyncio.create_task(
+                rows.store_context_size(self.db, reply.message_id, len(window))
+            )
+            try:
+                messages = [ChatMessage(UPSTREAM_ROLES[row.role], row.content) for row in window]
+                asked, waiting = time.monotonic(), True
+                async for delta in self.client.stream_chat(model=model, messages=messages):
+                    if delta.content or delta.reasoning:
+                        if waiting:
+                            self.metrics.first_token_seconds.observe(time.monotonic() - asked)
+                            waiting = False
+                        self.metrics.tokens.inc()
+                    reply.add(delta.content, delta.reasoning)
+            finally:
+                await asyncio.shield(counted)
         except (UpstreamError, InvalidInput, NotFound) as exc:
             status, error = Status.FAILED, exc.message
         except asyncio.CancelledError:

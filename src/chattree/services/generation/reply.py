@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from chattree.broker import Broker, Event
 from chattree.db.models import Status
 
-# Tokens are published in batches: after this long, or once this much text waits.
+# Tokens are published in batches, at most one per this long, or once this much text
+# waits. Text that comes after a quiet spell goes out as soon as the tokens read with
+# it are in: waiting for the period's end would add it to the first token of every reply.
 COALESCE_SECONDS = 0.015
 COALESCE_CHARS = 400
 # One event never carries more text than this, so it fits any broker's payload limit.
@@ -49,7 +51,8 @@ class Reply:
         self._pending_content: list[str] = []
         self._pending_reasoning: list[str] = []
         self._pending_chars = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        self._published_at = -COALESCE_SECONDS  # the event loop's clock
 
     def snapshot(self) -> Snapshot:
         return Snapshot(self.content, self.reasoning, self.seq, Status.STREAMING)
@@ -61,17 +64,27 @@ class Reply:
         self._pending_content.append(content)
         self._pending_reasoning.append(reasoning)
         self._pending_chars += len(content) + len(reasoning)
+        if self._timer is not None:
+            if self._pending_chars >= COALESCE_CHARS:
+                self.publish_pending()
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._published_at + COALESCE_SECONDS - loop.time()
         if self._pending_chars >= COALESCE_CHARS:
             self.publish_pending()
-        elif self._timer is None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(COALESCE_SECONDS, self.publish_pending)
+        elif wait <= 0:
+            # Once the tokens of the same read are added: one event, not one each.
+            self._timer = loop.call_soon(self.publish_pending)
+        else:
+            self._timer = loop.call_later(wait, self.publish_pending)
 
     def publish_pending(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         content, reasoning = self._take_pending()
+        if content or reasoning:
+            self._published_at = asyncio.get_running_loop().time()
         while content or reasoning:
             piece_c, content = content[:MAX_EVENT_CHARS], content[MAX_EVENT_CHARS:]
             room = MAX_EVENT_CHARS - len(piece_c)

@@ -50,7 +50,9 @@ class Branches:
             running = await branches.streaming_in_subtree(session, message_id=message.id)
             conversation = await session.get_one(Conversation, message.conversation_id)
             current = conversation.current_message_id
-            await branches.delete_subtree(session, message_id=message.id)
+            await branches.delete_subtree(
+                session, message_id=message.id, conversation_id=message.conversation_id
+            )
             if current is not None and not await branches.exists(session, message_id=current):
                 # The current message went with the subtree: its branch now ends at the
                 # deleted message's parent, the newest message left on it.

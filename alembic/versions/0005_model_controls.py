@@ -29,13 +29,15 @@ def usage_sums() -> list[sa.Column[int]]:
 
 
 def upgrade() -> None:
+    # Columns only, no constraint: on SQLite a constraint would make Alembic copy the
+    # messages table, and dropping the old copy cascades into the new one through
+    # parent_id. Ratings are checked where they are written.
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("prompt_tokens", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("completion_tokens", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("finish_reason", sa.String(32), nullable=True))
         batch.add_column(sa.Column("rating", sa.SmallInteger(), nullable=True))
         batch.add_column(sa.Column("feedback", sa.Text(), nullable=True))
-        batch.create_check_constraint("rating_is_one_or_minus_one", "rating IN (-1, 1)")
     with op.batch_alter_table("conversations") as batch:
         batch.add_column(sa.Column("temperature", sa.Double(), nullable=True))
         batch.add_column(sa.Column("top_p", sa.Double(), nullable=True))
@@ -65,6 +67,5 @@ def downgrade() -> None:
         ):
             batch.drop_column(name)
     with op.batch_alter_table("messages") as batch:
-        batch.drop_constraint("ck_messages_rating_is_one_or_minus_one", type_="check")
         for name in ("feedback", "rating", "finish_reason", "completion_tokens", "prompt_tokens"):
             batch.drop_column(name)

@@ -141,7 +141,6 @@ class Message(Base):
             postgresql_where=text("parent_id IS NULL"),
         ),
         CheckConstraint("depth >= 0", name="depth_not_negative"),
-        CheckConstraint("rating IN (-1, 1)", name="rating_is_one_or_minus_one"),
         {"sqlite_autoincrement": True},
     )
 

@@ -135,6 +135,9 @@ class FakeModelServer:
     models: list[str] = field(default_factory=lambda: ["test-model", "other-model"])
     # Keyed by the content of the request's last user message.
     replies: dict[str, Reply] = field(default_factory=dict)
+    # Requests that end with an assistant message (continuing it), by the same key.
+    continuations: dict[str, Reply] = field(default_factory=dict)
+    continuation: str = " and that is the rest."  # what other continuations write
     default_reply: Reply | Callable[[str], Reply] = echo
     title: str = "A short title"  # the answer to every non-streaming request
     title_status: int = 200
@@ -317,7 +320,10 @@ class FakeModelServer:
         if not body.get("stream"):
             return self._completion(model, messages)
         last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-        reply = self.replies.get(last_user)
+        continuing = bool(messages) and messages[-1].get("role") == "assistant"
+        reply = (self.continuations if continuing else self.replies).get(last_user)
+        if reply is None and continuing:
+            reply = Reply(content=self.continuation)
         if reply is None:
             default = self.default_reply
             reply = default if isinstance(default, Reply) else default(last_user)

@@ -15,7 +15,9 @@ mutation($id: ID!, $rating: Int, $feedback: String) {
 }
 """
 RATE_ONLY = """
-mutation($id: ID!, $rating: Int) { rateMessage(messageId: $id, rating: $rating) { rating feedback } }
+mutation($id: ID!, $rating: Int) {
+  rateMessage(messageId: $id, rating: $rating) { rating feedback }
+}
 """
 FEEDBACK_ONLY = """
 mutation($id: ID!, $f: String) { rateMessage(messageId: $id, feedback: $f) { rating feedback } }

@@ -150,3 +150,22 @@ async def test_only_a_reply_that_stopped_early_can_be_continued(
     assert row["status"] == "CANCELLED"
     assert len(fake_model.chat_requests) == requests + 1
     assert (await message(api, alice, complete["id"]))["content"] == "Echo: Finished"
+
+
+async def test_a_continuation_the_model_server_refuses_keeps_the_text_so_far(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    partial = await ended_early(api, alice, fake_model, "length")
+    fake_model.continuations["Tell"] = Reply(status=500, error_message="out of memory")
+    failed = (await api.ok(CONTINUE, {"id": partial["id"], "wait": True}, token=alice))[
+        "continueGeneration"
+    ]
+    assert failed["status"] == "FAILED"
+    assert "out of memory" in failed["error"]
+    assert failed["content"] == partial["content"]
+    # FAILED can be continued in turn, once the server is well again.
+    fake_model.continuations["Tell"] = Reply(content=" Done.")
+    again = (await api.ok(CONTINUE, {"id": partial["id"], "wait": True}, token=alice))[
+        "continueGeneration"
+    ]
+    assert (again["status"], again["content"]) == ("COMPLETE", partial["content"] + " Done.")

@@ -6,8 +6,10 @@ deleted rows held, read from the DELETE itself (RETURNING), so a reply that ends
 its subtree is being deleted is counted exactly once or not at all. Reading a sum is then
 one row, however big the account.
 
-Lock order, the same everywhere on PostgreSQL: messages, then the conversation, then the
-user; it keeps these writers from deadlocking each other.
+Lock order on PostgreSQL: every writer of the sums locks the user's row first, as a
+prompt's unit of work does (`counters.lock_user`), then messages, then the conversation.
+A final write that took the conversation before the user would deadlock with a prompt
+of the same user, which holds the user and then updates the conversation.
 """
 
 from __future__ import annotations
@@ -30,6 +32,18 @@ def calibrated(prompt_tokens: int, estimated: int) -> float | None:
     if prompt_tokens <= 0 or estimated <= 0:
         return None
     return min(max(prompt_tokens / estimated, LOWEST_RATIO), HIGHEST_RATIO)
+
+
+async def lock_owner_of(session: AsyncSession, *, message_id: int) -> None:
+    """Holds the row of the user who owns `message_id` until the transaction ends (FOR
+    NO KEY UPDATE, as `counters.lock_user`; SQLite renders no locking clause)."""
+    await session.execute(
+        select(User.id)
+        .join(Conversation, Conversation.user_id == User.id)
+        .join(Message, Message.conversation_id == Conversation.id)
+        .where(Message.id == message_id)
+        .with_for_update(key_share=True, of=User)
+    )
 
 
 async def add_reply_usage(

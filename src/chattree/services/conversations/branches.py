@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chattree.db import counters
 from chattree.db.engine import Database
 from chattree.db.models import Conversation
 from chattree.db.tree import branches
@@ -42,6 +43,8 @@ class Branches:
     async def delete_message(self, *, user_id: int, message_id: int) -> Conversation:
         async with self.db.transaction() as session:
             message = await owned_message(session, message_id, user_id)
+            # The user first, as every writer of the usage sums locks it (db/usage.py).
+            await counters.lock_user(session, user_id=user_id)
             if message.parent_id is None:
                 raise InvalidInput(
                     "the root cannot be deleted; delete the conversation instead",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chattree.db import tree, usage
+from chattree.db import counters, tree, usage
 from chattree.db.engine import Database
 from chattree.db.estimate import estimate_tokens
 from chattree.db.models import Conversation, Message, Role, Status, User
@@ -201,14 +201,13 @@ class Conversations:
     async def delete(self, *, user_id: int, conversation_id: int) -> None:
         async with self.db.transaction() as session:
             conversation = await owned_conversation(session, conversation_id, user_id)
-            # Locked first, as a reply's final write locks them before the conversation.
+            # The user first, as every writer of the usage sums locks it (db/usage.py).
+            await counters.lock_user(session, user_id=user_id)
             streaming = await session.scalars(
-                select(Message.id)
-                .where(
+                select(Message.id).where(
                     Message.conversation_id == conversation.id,
                     Message.status == Status.STREAMING,
                 )
-                .with_for_update()
             )
             running = list(streaming)
             await usage.delete_conversation(session, conversation_id=conversation.id)

@@ -92,6 +92,8 @@ async def store_end(db: Database, text: Text, outcome: Outcome) -> bool:
             func.coalesce(Message.completion_tokens, 0) + reported.completion_tokens
         )
     async with db.transaction() as session:
+        if reported is not None:
+            await usage.lock_owner_of(session, message_id=text.message_id)
         conversation_id = await session.scalar(
             update(Message)
             .where(Message.id == text.message_id, Message.status == Status.STREAMING)

@@ -132,7 +132,13 @@ class Conversations:
         return await self._result(conversation.id, user_message, reply.id, wait=wait)
 
     async def prompt(
-        self, *, user_id: int, parent_id: int, content: str, model: str | None, wait: bool
+        self,
+        *,
+        user_id: int,
+        parent_id: int,
+        content: str,
+        wait: bool,
+        model: str | None = None,
     ) -> PromptResult:
         """A user message under `parent_id` and a reply to it, by `model` when given."""
         self._check_content(content, argument="content")
@@ -157,7 +163,7 @@ class Conversations:
         return await self._result(conversation.id, user_message, reply.id, wait=wait)
 
     async def regenerate(
-        self, *, user_id: int, message_id: int, model: str | None, wait: bool
+        self, *, user_id: int, message_id: int, wait: bool, model: str | None = None
     ) -> Message:
         """Another reply to the same user message, by `model` when given: a sibling."""
         override = await self.resolve_override(model)

@@ -84,6 +84,7 @@ class Reply:
     stall_after: int | None = None  # send nothing more until the client goes away
     error_chunk_after: int | None = None  # send an {"error": ...} object mid-stream
     finish_reason: str = "stop"
+    usage: bool = True  # False: no usage chunk even when the request asks for one
     send_done: bool = True  # False: end the body after finish_reason without [DONE]
     chunk_size: int | None = None  # characters per chunk; None: word-like tokens
     gate: Gate | None = None  # each token chunk waits for the gate first
@@ -142,15 +143,25 @@ class FakeModelServer:
     models: list[str] = field(default_factory=lambda: ["test-model", "other-model"])
     # Keyed by the content of the request's last user message.
     replies: dict[str, Reply] = field(default_factory=dict)
+    # Requests that end with an assistant message (continuing it), by the same key.
+    continuations: dict[str, Reply] = field(default_factory=dict)
+    continuation: str = " and that is the rest."  # what other continuations write
     default_reply: Reply | Callable[[str], Reply] = echo
     title: str = "A short title"  # the answer to every non-streaming request
     title_status: int = 200
     models_status: int = 200
     api_key: str | None = None  # when set, requests without this Bearer token get 401
+    # The context window of each model, and how the server reports it: "vllm"
+    # (max_model_len in /v1/models), "llamacpp" (n_ctx in /props), "ollama" (model_info
+    # in /api/show; with ollama_num_ctx, num_ctx in its parameters), or None: nowhere.
+    contexts: dict[str, int] = field(default_factory=dict)
+    context_report: str | None = None
+    ollama_num_ctx: int | None = None
     port: int = 0  # 0: any free port; set once started
 
     requests: list[dict[str, Any]] = field(default_factory=list)  # chat bodies, in order
     models_requests: int = 0
+    probe_requests: list[str] = field(default_factory=list)  # /props and /api/show paths
     streams_started: int = 0
     disconnects: int = 0  # streams whose client went away before the end
     active_streams: int = 0
@@ -184,6 +195,8 @@ class FakeModelServer:
         app = web.Application()
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/props", self._props)
+        app.router.add_post("/api/show", self._show)
         # handler_cancellation: a client that hangs up cancels the handler, which is how
         # a stalled stream notices the disconnect.
         self._runner = web.AppRunner(
@@ -243,13 +256,56 @@ class FakeModelServer:
                 openai_error("models are unavailable", "server_error"),
                 status=self.models_status,
             )
+        entries = []
+        for name in self.models:
+            entry: dict[str, Any] = {
+                "id": name,
+                "object": "model",
+                "created": 1700000000,
+                "owned_by": "fake",
+            }
+            if self.context_report == "vllm":
+                entry |= {"owned_by": "vllm", "root": name, "parent": None}
+                if name in self.contexts:
+                    entry["max_model_len"] = self.contexts[name]
+            entries.append(entry)
+        return web.json_response({"object": "list", "data": entries})
+
+    async def _props(self, request: web.Request) -> web.Response:
+        """llama-server's /props: one model, its n_ctx."""
+        self.probe_requests.append("/props")
+        self._changed()
+        if self.context_report != "llamacpp" or not self.contexts:
+            return web.json_response({"detail": "Not Found"}, status=404)
+        n_ctx = next(iter(self.contexts.values()))
         return web.json_response(
             {
-                "object": "list",
-                "data": [
-                    {"id": name, "object": "model", "created": 1700000000, "owned_by": "fake"}
-                    for name in self.models
-                ],
+                "default_generation_settings": {"n_ctx": n_ctx, "params": {"top_k": 40}},
+                "total_slots": 1,
+                "model_path": "/models/fake.gguf",
+                "chat_template": "",
+            }
+        )
+
+    async def _show(self, request: web.Request) -> web.Response:
+        """Ollama's /api/show: the model's info and its Modelfile parameters."""
+        self.probe_requests.append("/api/show")
+        self._changed()
+        name = (await request.json()).get("model")
+        if self.context_report != "ollama" or name not in self.contexts:
+            return web.json_response({"error": f"model '{name}' not found"}, status=404)
+        parameters = 'stop "<|eot_id|>"'
+        if self.ollama_num_ctx is not None:
+            parameters += f"\nnum_ctx {self.ollama_num_ctx}"
+        return web.json_response(
+            {
+                "modelfile": "FROM fake",
+                "parameters": parameters,
+                "details": {"format": "gguf", "family": "llama"},
+                "model_info": {
+                    "general.architecture": "llama",
+                    "llama.context_length": self.contexts[name],
+                },
             }
         )
 
@@ -272,7 +328,10 @@ class FakeModelServer:
         if not body.get("stream"):
             return self._completion(model, messages)
         last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-        reply = self.replies.get(last_user)
+        continuing = bool(messages) and messages[-1].get("role") == "assistant"
+        reply = (self.continuations if continuing else self.replies).get(last_user)
+        if reply is None and continuing:
+            reply = Reply(content=self.continuation)
         if reply is None:
             default = self.default_reply
             reply = default if isinstance(default, Reply) else default(last_user)
@@ -283,7 +342,8 @@ class FakeModelServer:
                 status=reply.status,
                 headers=headers,
             )
-        usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        asked = bool((body.get("stream_options") or {}).get("include_usage"))
+        usage = messages if asked and reply.usage else None
         return await self._stream(request, reply, model=model, usage=usage)
 
     def _completion(self, model: str, messages: list[dict[str, Any]]) -> web.Response:
@@ -310,8 +370,14 @@ class FakeModelServer:
         )
 
     async def _stream(
-        self, request: web.Request, reply: Reply, *, model: str, usage: bool
+        self,
+        request: web.Request,
+        reply: Reply,
+        *,
+        model: str,
+        usage: list[dict[str, Any]] | None,
     ) -> web.StreamResponse:
+        """Streams `reply`; with `usage` (the request's messages), a usage chunk last."""
         ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
 
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
@@ -325,7 +391,7 @@ class FakeModelServer:
                     {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
                 ],
             }
-            if usage:
+            if usage is not None:
                 data["usage"] = None  # OpenAI's shape: null on every chunk but the last
             return sse(data)
 
@@ -383,7 +449,7 @@ class FakeModelServer:
                     await reply.gate.passage()
                 await response.write(chunk(deltas[index]))
             await response.write(chunk({}, reply.finish_reason))
-            if usage:
+            if usage is not None:
                 await response.write(
                     sse(
                         {
@@ -393,7 +459,7 @@ class FakeModelServer:
                             "model": model,
                             "system_fingerprint": "fp_fake",
                             "choices": [],
-                            "usage": usage_of([], len(deltas)),
+                            "usage": usage_of(usage, len(deltas)),
                         }
                     )
                 )

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from chattree.db.engine import create_database
 from chattree.settings import Settings
 from tests.events import following, last_cursor
-from tests.fake_model import FakeModelServer, Reply
+from tests.fake_model import FakeModelServer, Gate, Reply
 from tests.processes import (
     CHATTREE,
     INHERITED,
@@ -160,6 +160,50 @@ async def test_joining_late_on_another_process_between_flushes_misses_no_text(
         assert late.text == early.text == STORY
         stored = (await on_b.ok(MESSAGE, {"id": message_id}, token=alice))["message"]
         assert stored["content"] == STORY
+
+
+CONTINUE = "mutation($id: ID!) { continueGeneration(messageId: $id) { status content } }"
+
+
+@on_postgres
+async def test_a_continued_reply_reaches_a_late_subscriber_on_another_process_whole(
+    lagging_env: dict[str, str], fake_model: FakeModelServer, tmp_path: Path
+) -> None:
+    fake_model.replies["Tell me a story"] = Reply(content=STORY[:60], finish_reason="length")
+    gate = Gate(4)
+    rest = " And the tree kept growing." * 4
+    fake_model.continuations["Tell me a story"] = Reply(content=rest, gate=gate)
+    async with (
+        serving_together(lagging_env, tmp_path, 2) as (a, b),
+        client(a) as on_a,
+        client(b) as on_b,
+    ):
+        alice = await on_a.register("alice")
+        message_id = await start_reply(on_a, alice, "Tell me a story")
+
+        async def cut_short() -> bool:
+            row = (await on_b.ok(MESSAGE, {"id": message_id}, token=alice))["message"]
+            return bool(row["status"] == "COMPLETE")
+
+        await wait_until(cut_short, what="the first reply to stop at its length")
+        partial = (await on_b.ok(MESSAGE, {"id": message_id}, token=alice))["message"]["content"]
+        continued = await on_a.ok(CONTINUE, {"id": message_id}, token=alice)
+        assert continued["continueGeneration"]["status"] == "STREAMING"
+        async with stream(a, alice, message_id) as early:
+            seen = await early.until_text(len(partial) + 1)
+            assert seen.startswith(partial)
+            # Rows are flushed every 30 s: the late subscriber on B needs A's flush.
+            async with stream(b, alice, message_id) as late:
+                first = await late.next()
+                assert first is not None
+                assert first["delta"].startswith(seen)
+                gate.open()
+                await late.until_done("COMPLETE")
+            await early.until_done("COMPLETE")
+
+        assert late.text == early.text == partial + rest
+        stored = (await on_b.ok(MESSAGE, {"id": message_id}, token=alice))["message"]
+        assert stored == {"content": partial + rest, "status": "COMPLETE", "error": None}
 
 
 @on_postgres

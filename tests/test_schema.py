@@ -15,13 +15,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CHECKER = SHARED / "tools" / "check_contract.py"
 # Contract additions this schema implements, in `extend type` form.
-ADDITIONS = ["long-conversations.graphql", "portability.graphql", "sync-search.graphql"]
+ADDITIONS = [
+    "long-conversations.graphql",
+    "portability.graphql",
+    "model-controls.graphql",
+    "sync-search.graphql",
+]
 # Arguments the additions put on existing fields, which `extend type` cannot express.
 NEW_ARGUMENTS = {
     ("Conversation", "branch"): {"through", "last", "before"},
     ("Conversation", "currentBranch"): {"last", "before"},
     ("Message", "path"): {"last", "before"},
     ("Query", "conversations"): {"archived"},
+    ("Mutation", "createConversation"): {"settings"},
+    ("Mutation", "prompt"): {"model"},
+    ("Mutation", "regenerate"): {"model"},
+    ("Mutation", "continueGeneration"): {"model"},
 }
 
 

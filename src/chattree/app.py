@@ -37,7 +37,7 @@ from chattree.llm import create_model_client
 from chattree.metrics import Metrics
 from chattree.services.accounts import Accounts
 from chattree.services.bundle import Services
-from chattree.services.conversations import Branches, Conversations
+from chattree.services.conversations import Branches, Conversations, ModelControls
 from chattree.services.events import EventPruner, publisher
 from chattree.services.generation import GenerationManager
 from chattree.services.limits import GenerationLimits, SharedWindow
@@ -91,6 +91,13 @@ async def running_services(settings: Settings, metrics: Metrics) -> AsyncIterato
         metrics.watch_subscriptions(lambda: manager.followers)
         metrics.watch_pool(db.engine.pool)
         await generations.start()
+        limits = GenerationLimits(
+            max_streams=settings.max_streams_per_user,
+            prompts=SharedWindow(db=db, limit=settings.prompts_per_minute, what="prompts"),
+        )
+        conversations = Conversations(
+            db=db, client=client, generations=manager, limits=limits, settings=settings
+        )
         pruner.start()
         yield Services(
             settings=settings,
@@ -109,15 +116,12 @@ async def running_services(settings: Settings, metrics: Metrics) -> AsyncIterato
                 ),
             ),
             generations=generations,
-            conversations=Conversations(
+            conversations=conversations,
+            controls=ModelControls(
                 db=db,
-                client=client,
                 generations=generations,
-                limits=GenerationLimits(
-                    max_streams=settings.max_streams_per_user,
-                    prompts=SharedWindow(db=db, limit=settings.prompts_per_minute, what="prompts"),
-                ),
-                settings=settings,
+                limits=limits,
+                resolve_override=conversations.resolve_override,
             ),
             branches=Branches(db=db, generations=generations),
             shares=Shares(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.fake_model import FakeModelServer
+from tests.fake_model import FakeModelServer, Reply
 from tests.harness import Api
 
 CONTEXT = 256
@@ -51,6 +51,13 @@ def expected_window(branch: list[dict[str, str]], budget: int) -> list[dict[str,
     if len(kept) < len(turns) and kept[0]["role"] == "assistant":
         kept = kept[1:]
     return [root, *kept]
+
+
+@pytest.fixture(autouse=True)
+def uncalibrated(fake_model: FakeModelServer) -> None:
+    """These tests specify fitting by the stored estimates alone: no usage is reported,
+    so nothing calibrates them (tests/api/test_usage.py covers calibration)."""
+    fake_model.default_reply = lambda last: Reply(content=f"Echo: {last}", usage=False)
 
 
 @pytest.fixture(params=[56, 36], ids=["cut-before-a-question", "cut-before-a-reply"])

@@ -304,7 +304,7 @@ async def test_a_cancelled_reply_and_a_model_written_title_are_events(
 ) -> None:
     await create(api, alice, "start")
     cursor = await last_cursor(api, db_url, alice)
-    fake_model.replies["Go on"] = Reply(content="word " * 400, delay=0.05)
+    fake_model.replies["Go on"] = Reply(content="word ", delay=0.05, endless=True)
     async with following(api.ws_url, alice, cursor) as live:
         data = await api.ok(
             'mutation { createConversation(content: "Go on") '
@@ -327,3 +327,43 @@ async def test_a_cancelled_reply_and_a_model_written_title_are_events(
         assert ended["MESSAGE_UPDATED"]["messageId"] == reply
         assert ended["MESSAGE_UPDATED"]["message"]["status"] == "CANCELLED"
         assert ended["CONVERSATION_UPDATED"]["conversation"]["title"] == fake_model.title
+
+
+async def test_ratings_settings_and_continuing_a_reply_are_events(
+    api: Api, alice: str, db_url: str, fake_model: FakeModelServer
+) -> None:
+    fake_model.replies["Tell"] = Reply(content="Once upon a time", finish_reason="length")
+    ids = await create(api, alice, "Tell")
+    conversation, reply = ids["conversation"], ids["reply"]
+    cursor = await last_cursor(api, db_url, alice)
+    async with following(api.ws_url, alice, cursor) as live:
+        rate = "mutation($id: ID!) { rateMessage(messageId: $id, rating: 1) { id } }"
+        await api.ok(rate, {"id": reply}, token=alice)
+        (rated,) = await live.take(1)
+        assert kinds([rated]) == [("MESSAGE_UPDATED", reply)]
+
+        settings = """
+        mutation($id: ID!) {
+          updateConversationSettings(id: $id, settings: {temperature: 0.5}) { id }
+        }
+        """
+        await api.ok(settings, {"id": conversation}, token=alice)
+        (changed,) = await live.take(1)
+        assert (changed["kind"], changed["conversationId"]) == (
+            "CONVERSATION_UPDATED",
+            conversation,
+        )
+
+        # A refused change is no event: the next one the device sees is the continue's.
+        await api.fails(rate.replace("rating: 1", "rating: 5"), {"id": reply}, token=alice)
+        fake_model.continuations["Tell"] = Reply(content=", a tree grew.")
+        resume = "mutation($id: ID!) { continueGeneration(messageId: $id, wait: true) { id } }"
+        await api.ok(resume, {"id": reply}, token=alice)
+        events = await live.take(3)
+        assert kinds(events) == [
+            ("MESSAGE_UPDATED", reply),
+            ("CONVERSATION_UPDATED", None),
+            ("MESSAGE_UPDATED", reply),
+        ]
+        assert events[-1]["message"]["status"] == "COMPLETE"
+        assert events[-1]["message"]["content"] == "Once upon a time, a tree grew."

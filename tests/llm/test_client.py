@@ -8,8 +8,16 @@ import aiohttp
 import pytest
 
 from chattree.errors import UpstreamError
-from chattree.llm import ChatMessage, Delta, ModelClient, Timeouts, normalize_base_url
-from tests.fake_model import FakeModelServer, Reply
+from chattree.llm import (
+    ChatMessage,
+    Delta,
+    ModelClient,
+    Sampling,
+    Timeouts,
+    Usage,
+    normalize_base_url,
+)
+from tests.fake_model import FakeModelServer, Reply, usage_of
 
 LONG = " ".join(f"word{i}" for i in range(100))
 
@@ -35,6 +43,10 @@ async def drain_or_raise(stream: AsyncIterator[Delta]) -> list[Delta]:
 
 def text(deltas: list[Delta]) -> tuple[str, str]:
     return "".join(d.content for d in deltas), "".join(d.reasoning for d in deltas)
+
+
+def finish_of(deltas: list[Delta]) -> str | None:
+    return next((d.finish_reason for d in deltas if d.finish_reason), None)
 
 
 def closed_port() -> int:
@@ -186,9 +198,14 @@ async def test_a_stream_yields_the_answer_in_order_then_the_finish_reason(
     assert error is None
     assert text(deltas) == ("Echo: hi there", "")
     assert len(deltas) > 2  # token by token, not in one piece
-    assert deltas[-1] == Delta(finish_reason="stop")
-    # The role chunk and the usage chunk carry no text, so they yield nothing.
-    assert all(d.content and d.finish_reason is None for d in deltas[:-1])
+    *tokens, finish, last = deltas
+    assert finish == Delta(finish_reason="stop")
+    # The usage chunk comes after the finish_reason and is passed on last.
+    sent = fake_model.chat_requests[-1]["messages"]
+    reported = usage_of(sent, len(tokens))
+    assert last == Delta(usage=Usage(reported["prompt_tokens"], reported["completion_tokens"]))
+    # The role chunk carries no text, so it yields nothing.
+    assert all(d.content and d.finish_reason is None for d in tokens)
     assert fake_model.disconnects == 0
 
 
@@ -214,7 +231,7 @@ async def test_the_finish_reason_is_passed_on(
 ) -> None:
     fake_model.replies["hi"] = Reply(content="Trunc", finish_reason="length")
     deltas, _ = await drain(client.stream_chat(model="test-model", messages=ask("hi")))
-    assert deltas[-1].finish_reason == "length"
+    assert finish_of(deltas) == "length"
 
 
 async def test_reasoning_content_arrives_as_reasoning_before_the_answer(
@@ -256,7 +273,7 @@ async def test_a_stream_ending_with_finish_reason_but_no_done_is_accepted(
     deltas, error = await drain(client.stream_chat(model="test-model", messages=ask("hi")))
     assert error is None
     assert text(deltas)[0] == "Fine."
-    assert deltas[-1].finish_reason == "stop"
+    assert finish_of(deltas) == "stop"
 
 
 async def test_a_long_stream_that_keeps_flowing_is_not_cut_by_the_idle_timeout(
@@ -392,7 +409,9 @@ async def test_complete_returns_the_answer_without_reasoning_or_spaces(
     fake_model: FakeModelServer, client: ModelClient
 ) -> None:
     fake_model.title = "<think>A trip, then.</think>\n\n  Paris trip plans  "
-    title = await client.complete(model="test-model", messages=ask("hi"), max_tokens=20)
+    title = await client.complete(
+        model="test-model", messages=ask("hi"), sampling=Sampling(max_tokens=20)
+    )
     assert title == "Paris trip plans"
     assert fake_model.requests[-1]["stream"] is False
     assert fake_model.requests[-1]["max_tokens"] == 20
@@ -407,7 +426,7 @@ async def test_complete_raises_upstream_error_with_the_status(
 
 
 def test_text_no_database_can_store_is_replaced_as_it_arrives() -> None:
-    from chattree.llm.client import read_chunk
+    from chattree.llm.stream import read_chunk
 
     chunk = {
         "choices": [

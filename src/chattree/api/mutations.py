@@ -6,9 +6,17 @@ import strawberry
 
 from chattree.api.context import Info
 from chattree.api.ids import require_id
+from chattree.api.model_controls import ControlMutations
 from chattree.api.portability import ImportResult, import_conversations
 from chattree.api.shares import Share
-from chattree.api.types import AuthPayload, Conversation, Message, PromptPayload, User
+from chattree.api.types import (
+    AuthPayload,
+    Conversation,
+    GenerationSettingsInput,
+    Message,
+    PromptPayload,
+    User,
+)
 from chattree.services.conversations import PromptResult
 
 
@@ -21,7 +29,7 @@ def prompt_payload(result: PromptResult) -> PromptPayload:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(ControlMutations):
     @strawberry.mutation(description="Username: 3-32 of a-z 0-9 _. Password: 8-1024 characters.")
     async def register(self, info: Info, username: str, password: str) -> AuthPayload:
         accounts = info.context.services.accounts
@@ -75,7 +83,8 @@ class Mutation:
             "root holds `systemPrompt`, or the server's default prompt, with the user's "
             "personality appended to either. Unless `title` is given, the title starts as the "
             "beginning of the first message and is replaced by a short title the "
-            "conversation's model writes in the background."
+            "conversation's model writes in the background. `settings`: its generation "
+            "settings (see updateConversationSettings)."
         )
     )
     async def create_conversation(
@@ -86,6 +95,7 @@ class Mutation:
         title: str | None = None,
         system_prompt: str | None = None,
         wait: bool | None = False,
+        settings: GenerationSettingsInput | None = None,
     ) -> PromptPayload:
         caller = await info.context.user()
         result = await info.context.services.conversations.create(
@@ -95,6 +105,7 @@ class Mutation:
             title=title,
             system_prompt=system_prompt,
             wait=bool(wait),
+            settings=settings.change() if settings is not None else None,
         )
         return prompt_payload(result)
 
@@ -103,17 +114,24 @@ class Mutation:
             "Adds a user message under `parentId` (a system or assistant message) and starts "
             "the model's reply under it. Prompting under a parent that already has children "
             "creates a new branch: this is how a user message is edited. With wait: true the "
-            "call returns once the reply is final."
+            "call returns once the reply is final. `model`: another model the server offers "
+            "writes this reply (the conversation keeps its own)."
         )
     )
     async def prompt(
-        self, info: Info, parent_id: strawberry.ID, content: str, wait: bool | None = False
+        self,
+        info: Info,
+        parent_id: strawberry.ID,
+        content: str,
+        wait: bool | None = False,
+        model: str | None = None,
     ) -> PromptPayload:
         caller = await info.context.user()
         result = await info.context.services.conversations.prompt(
             user_id=caller.id,
             parent_id=require_id(parent_id, what="message"),
             content=content,
+            model=model,
             wait=bool(wait),
         )
         return prompt_payload(result)
@@ -121,15 +139,24 @@ class Mutation:
     @strawberry.mutation(
         description=(
             "A new reply to the same user message: a sibling of `messageId` when it is an "
-            "assistant message; when it is a user message, one more reply under it."
+            "assistant message; when it is a user message, one more reply under it. `model`: "
+            "another model the server offers writes it, which is how models are compared: "
+            "their answers are siblings."
         )
     )
     async def regenerate(
-        self, info: Info, message_id: strawberry.ID, wait: bool | None = False
+        self,
+        info: Info,
+        message_id: strawberry.ID,
+        wait: bool | None = False,
+        model: str | None = None,
     ) -> Message:
         caller = await info.context.user()
         row = await info.context.services.conversations.regenerate(
-            user_id=caller.id, message_id=require_id(message_id, what="message"), wait=bool(wait)
+            user_id=caller.id,
+            message_id=require_id(message_id, what="message"),
+            model=model,
+            wait=bool(wait),
         )
         return Message.from_row(row)
 

@@ -72,6 +72,21 @@ async def record_message_events(
         await record_event(session, user_id, kind, conversation_id, message_id)
 
 
+async def lock_owners(session: AsyncSession, message_ids: Sequence[int]) -> None:
+    """Locks the rows of the users owning these messages, before the messages' own: the
+    order every writer of a user's events and usage sums keeps, so none deadlocks."""
+    if session.get_bind().dialect.name != "postgresql" or not message_ids:
+        return
+    await session.execute(
+        select(User.id)
+        .join(Conversation, Conversation.user_id == User.id)
+        .join(Message, Message.conversation_id == Conversation.id)
+        .where(Message.id.in_(message_ids))
+        .order_by(User.id)
+        .with_for_update(key_share=True, of=User)
+    )
+
+
 async def _lock_users(session: AsyncSession, user_ids: Sequence[int]) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return

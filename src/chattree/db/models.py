@@ -11,6 +11,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Double,
     Enum,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     false,
@@ -60,6 +62,15 @@ def enum_column(kind: type[enum.StrEnum], name: str) -> Enum:
     return Enum(kind, name=name, native_enum=False, create_constraint=True, length=16)
 
 
+class UsageSums:
+    """Token counts the model server reported, summed over every reply below: kept in
+    the transaction of each reply's final write and of every delete, so reading them
+    never scans."""
+
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
 class ServerSecret(Base):
     """Values generated once and shared by every process, e.g. the JWT secret."""
 
@@ -69,7 +80,7 @@ class ServerSecret(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
-class User(Base):
+class User(UsageSums, Base):
     __tablename__ = "users"
     __table_args__ = ({"sqlite_autoincrement": True},)
 
@@ -83,7 +94,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Conversation(Base):
+class Conversation(UsageSums, Base):
     __tablename__ = "conversations"
     __table_args__ = (
         Index("ix_conversations_user_updated", "user_id", "updated_at", "id"),
@@ -109,6 +120,15 @@ class Conversation(Base):
     forked_from_id: Mapped[int | None] = mapped_column(BigId)
     archived: Mapped[bool] = mapped_column(default=False, server_default=false())
     pinned: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Generation settings; None: the model server's default (MODEL_CONTEXT_TOKENS, or
+    # what the server reports, for the context window).
+    temperature: Mapped[float | None] = mapped_column(Double)
+    top_p: Mapped[float | None] = mapped_column(Double)
+    max_tokens: Mapped[int | None] = mapped_column(Integer)
+    context_tokens: Mapped[int | None] = mapped_column(Integer)
+    # Reported prompt tokens per estimated token of what was sent, from the last reply
+    # with usage: fitting the context window scales its estimates by it.
+    token_ratio: Mapped[float | None] = mapped_column(Double)
 
 
 class Message(Base):
@@ -150,6 +170,14 @@ class Message(Base):
     )
     # Assistant messages: how many messages of the branch the model was sent.
     context_message_count: Mapped[int | None] = mapped_column(Integer)
+    # Assistant messages: the token counts the model server reported (summed over a
+    # continued reply's requests; None when it reported none) and why it stopped.
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    finish_reason: Mapped[str | None] = mapped_column(String(32))
+    # The owner's rating of a reply: 1 good, -1 bad.
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
+    feedback: Mapped[str | None] = mapped_column(Text)
 
 
 class Share(Base):

@@ -1,17 +1,17 @@
 """The client for OpenAI-compatible model servers (Ollama, vLLM, llama.cpp, LM Studio,
 OpenAI, Groq, OpenRouter...).
 
-This is the one place that knows aiohttp: its exceptions become UpstreamError here.
+This is the one place that knows aiohttp's requests: their exceptions become
+UpstreamError here (and in `stream`, which reads a reply's body).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
-from contextlib import aclosing, contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,31 +19,22 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from chattree.errors import UpstreamError
-from chattree.llm.retry import (
-    RETRYABLE_STATUSES,
-    Retries,
-    RetryableStatus,
-    parse_retry_after,
-    retrying,
-)
-from chattree.llm.sse import SSEParser, error_message, shorten
-from chattree.llm.think import ThinkSplitter, split_think
+from chattree.llm import probe
+from chattree.llm.body import DEFAULT_SAMPLING, ChatMessage, Sampling, chat_body, continuing
+from chattree.llm.retry import Retries, retrying
+from chattree.llm.stream import Deadlines, Delta, read_deltas
+from chattree.llm.text import replace_unstorable
+from chattree.llm.think import split_think
+from chattree.llm.transport import Transport
 from chattree.settings import Settings
 
-CUT_STREAM = "model server closed the stream before finishing"
+log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class ChatMessage:
-    role: str  # "system", "user" or "assistant"
-    content: str
-
-
-@dataclass(frozen=True, slots=True)
-class Delta:
-    content: str = ""
-    reasoning: str = ""
-    finish_reason: str | None = None
+# Asking a server about a model's context window never holds a prompt up longer than
+# this, and never twice within CONTEXT_TTL.
+PROBE_SECONDS = 3.0
+CONTEXT_TTL = 300.0
+NO_RETRIES = Retries(attempts=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +57,12 @@ def normalize_base_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
+def root_url(base_url: str) -> str:
+    """The server beside its OpenAI-compatible API: llama.cpp's /props and Ollama's
+    /api/show live there."""
+    return base_url.removesuffix("/v1")
+
+
 class ModelClient:
     def __init__(
         self,
@@ -78,15 +75,24 @@ class ModelClient:
         models_ttl: float = 30.0,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
-        self._session = session
         self._base_url = normalize_base_url(base_url)
-        self._api_key = api_key
         self.timeouts = timeouts
-        self.retries = retries or Retries()
+        self._transport = Transport(
+            session=session,
+            base_url=self._base_url,
+            api_key=api_key,
+            connect=timeouts.connect,
+            idle=timeouts.idle,
+            retries=retries or Retries(),
+        )
         self._models_ttl = models_ttl
         self._models: list[str] | None = None
+        self._entries: dict[str, dict[str, Any]] = {}  # the /models entry of each id
         self._models_expire = 0.0
         self._models_fetch: asyncio.Task[list[str]] | None = None
+        self._contexts = probe.ContextCache(self._probe_context, ttl=CONTEXT_TTL)
+        # Whether the server is vLLM, which continues a reply only when asked to.
+        self.vllm = False
         # Told "stream", "complete" or "models" each time such a request fails.
         self._on_error = on_error or (lambda request: None)
 
@@ -104,15 +110,25 @@ class ModelClient:
         # cancel it for the others.
         return list(await asyncio.shield(self._models_fetch))
 
+    async def context_tokens(self, model: str) -> int | None:
+        """The model's context window as the server reports it (see `probe`); None when
+        it does not say or cannot be asked. Never raises, and answers within
+        PROBE_SECONDS; what it learns is kept for CONTEXT_TTL."""
+        return await self._contexts.get(model)
+
+    def known_context_tokens(self, model: str) -> int | None:
+        """What `context_tokens` learned last, without asking."""
+        return self._contexts.peek(model)
+
     async def complete(
-        self, *, model: str, messages: Sequence[ChatMessage], max_tokens: int = 32
+        self, *, model: str, messages: Sequence[ChatMessage], sampling: Sampling = DEFAULT_SAMPLING
     ) -> str:
         """A short answer in one piece (titles), its reasoning removed."""
         with self._counting_errors("complete"):
-            body = await self._request_json(
+            body = await self._transport.request_json(
                 "POST",
-                "/chat/completions",
-                chat_body(model, messages, stream=False, max_tokens=max_tokens),
+                self._base_url + "/chat/completions",
+                chat_body(model, messages, sampling, stream=False),
                 wait=self.timeouts.first_token,
             )
             try:
@@ -125,18 +141,30 @@ class ModelClient:
         return split_think(replace_unstorable(content))[0].strip()
 
     async def stream_chat(
-        self, *, model: str, messages: Sequence[ChatMessage]
+        self, *, model: str, messages: Sequence[ChatMessage], sampling: Sampling = DEFAULT_SAMPLING
     ) -> AsyncGenerator[Delta, None]:
-        """The answer as it is generated; the last Delta carries the finish_reason.
+        """The answer as it is generated: a Delta carries the finish_reason, and the last
+        one the usage when the server reported it. A trailing assistant message is
+        continued (see `body`).
 
         A failure raises UpstreamError after whatever text came before it was yielded.
         Stopping early (aclose, or cancelling the consumer) drops the connection, which
         is how the model server learns to stop generating.
         """
         with self._counting_errors("stream"):
-            async with aclosing(self._stream_chat(model, messages)) as deltas:
-                async for delta in deltas:
-                    yield delta
+            if messages and messages[-1].role == "assistant" and self._models is None:
+                await self._learn_server()
+            options = continuing(messages, vllm=self.vllm)
+            body = chat_body(
+                model,
+                messages,
+                sampling,
+                stream=True,
+                stream_options={"include_usage": True},
+                **options,
+            )
+            async for delta in self._stream(body):
+                yield delta
 
     @contextmanager
     def _counting_errors(self, request: str) -> Iterator[None]:
@@ -146,68 +174,78 @@ class ModelClient:
             self._on_error(request)
             raise
 
-    async def _stream_chat(
-        self, model: str, messages: Sequence[ChatMessage]
-    ) -> AsyncGenerator[Delta, None]:
+    async def _stream(self, body: dict[str, Any]) -> AsyncGenerator[Delta, None]:
         loop = asyncio.get_running_loop()
         started = loop.time()
         first_token_at = started + min(self.timeouts.first_token, self.timeouts.total)
-        ends_at = started + self.timeouts.total
-        body = chat_body(model, messages, stream=True, stream_options={"include_usage": True})
+        deadlines = Deadlines(
+            first_token_at=first_token_at,
+            ends_at=started + self.timeouts.total,
+            idle=self.timeouts.idle,
+            late=self._late,
+        )
         response = await retrying(
-            lambda: self._send(
-                "POST", "/chat/completions", body, deadline=first_token_at, late=self._no_token()
+            lambda: self._transport.send(
+                "POST",
+                self._base_url + "/chat/completions",
+                body,
+                deadline=first_token_at,
+                late=self._no_token(),
             ),
-            self.retries,
+            self._transport.retries,
             deadline=first_token_at,
         )
-        parser = SSEParser()
-        splitter = ThinkSplitter()
-        flowing = False  # a content or reasoning token has arrived
-        finish_reason: str | None = None
         ended = False
         try:
-            while not parser.done:
-                deadline = loop.time() + self.timeouts.idle if flowing else first_token_at
-                try:
-                    async with asyncio.timeout_at(min(deadline, ends_at)):
-                        data = await response.content.readany()
-                except aiohttp.ClientError as exc:
-                    if finish_reason is not None:
-                        break  # the answer is whole; only usage and [DONE] went missing
-                    raise UpstreamError(CUT_STREAM) from exc
-                except TimeoutError as exc:
-                    if finish_reason is not None:
-                        break
-                    raise UpstreamError(
-                        self._late(flowing, overdue=loop.time() >= ends_at)
-                    ) from exc
-                for chunk in parser.feed(data) if data else parser.end():
-                    content, reasoning, finish = read_chunk(chunk)
-                    flowing = flowing or bool(content or reasoning)
-                    content, inline = splitter.feed(content) if content else ("", "")
-                    reasoning += inline
-                    if finish is not None and finish_reason is None:
-                        finish_reason = finish
-                        rest, more = splitter.flush()
-                        yield Delta(content + rest, reasoning + more, finish)
-                    elif content or reasoning:
-                        yield Delta(content, reasoning)
-                if not data:
-                    break
-            if not parser.done and finish_reason is None:
-                raise UpstreamError(CUT_STREAM)
-            content, reasoning = splitter.flush()
-            if content or reasoning:
-                yield Delta(content, reasoning)
+            async for delta in read_deltas(response, deadlines):
+                yield delta
             ended = True
         finally:
-            if ended and (parser.done or response.content.at_eof()):
+            if ended and response.content.at_eof():
                 response.release()
             else:
                 # close(), not release(): the connection must drop for the server to
                 # notice and stop generating.
                 response.close()
+
+    async def _learn_server(self) -> None:
+        """Lists the models once, which tells whether the server is vLLM."""
+        try:
+            await self.list_models()
+        except UpstreamError as exc:
+            log.info("could not list the models before continuing a reply: %s", exc)
+
+    async def _probe_context(self, model: str) -> int | None:
+        try:
+            async with asyncio.timeout(PROBE_SECONDS):
+                return await self._ask_context(model)
+        except (UpstreamError, TimeoutError) as exc:
+            log.info("the model server did not say the context of %r: %s", model, exc)
+        except Exception:
+            # A probe is only a default: whatever goes wrong, prompts go on without it.
+            log.exception("asking the context window of %r failed", model)
+        return None
+
+    async def _ask_context(self, model: str) -> int | None:
+        with suppress(UpstreamError):
+            await self.list_models()
+        entry = self._entries.get(model)
+        if entry is not None and (listed := probe.listed_context(entry)) is not None:
+            return listed
+        root = root_url(self._base_url)
+        for method, path, payload, read in (
+            ("GET", "/props", None, probe.props_context),
+            ("POST", "/api/show", {"model": model}, probe.show_context),
+        ):
+            try:
+                answer = await self._transport.request_json(
+                    method, root + path, payload, wait=PROBE_SECONDS, retries=NO_RETRIES
+                )
+            except UpstreamError:
+                continue
+            if (found := read(answer)) is not None:
+                return found
+        return None
 
     async def _fetch_models(self) -> list[str]:
         try:
@@ -217,104 +255,23 @@ class ModelClient:
             self._models_fetch = None
 
     async def _read_models(self) -> list[str]:
-        body = await self._request_json("GET", "/models", None, wait=self.timeouts.idle)
+        body = await self._transport.request_json(
+            "GET", self._base_url + "/models", None, wait=self.timeouts.idle
+        )
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
             raise UpstreamError("model server answered /models without a model list")
-        models = [
-            item["id"]
-            for item in data
-            if isinstance(item, dict) and isinstance(item.get("id"), str)
+        entries = [
+            item for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)
         ]
+        models = [item["id"] for item in entries]
+        self._entries = {item["id"]: item for item in entries}
+        self.vllm = probe.is_vllm(entries)
         self._models = models
         self._models_expire = time.monotonic() + self._models_ttl
         return models
 
-    async def _request_json(
-        self, method: str, path: str, payload: dict[str, Any] | None, *, wait: float
-    ) -> Any:
-        """The JSON body of a 2xx answer that must arrive, whole, within `wait` seconds."""
-        late = f"model server did not answer within {wait:g} s"
-        deadline = asyncio.get_running_loop().time() + wait
-        response = await retrying(
-            lambda: self._send(method, path, payload, deadline=deadline, late=late),
-            self.retries,
-            deadline=deadline,
-        )
-        try:
-            async with asyncio.timeout_at(deadline):
-                raw = await response.read()
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"model server broke off its answer: {reason(exc)}") from exc
-        except TimeoutError as exc:
-            raise UpstreamError(late) from exc
-        finally:
-            response.release()
-        try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            text = shorten(raw.decode("utf-8", errors="replace"), 120)
-            raise UpstreamError(
-                f"model server answered something other than JSON: {text!r}"
-            ) from exc
-        message = error_message(body)
-        if message is not None:
-            raise UpstreamError(f"model server reported an error: {message}")
-        return body
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        payload: dict[str, Any] | None,
-        *,
-        deadline: float,
-        late: str,
-    ) -> aiohttp.ClientResponse:
-        """The response to one request, once its headers arrived with a 2xx status."""
-        connect = self.timeouts.connect
-        try:
-            async with asyncio.timeout_at(deadline):
-                response = await self._session.request(
-                    method,
-                    self._base_url + path,
-                    json=payload,
-                    headers={"Authorization": f"Bearer {self._api_key}"} if self._api_key else {},
-                    # total=None overrides the session's default 5-minute total, which
-                    # would cut long generations; reads are bounded by the caller. Only
-                    # the socket connect is limited, not waiting for a pooled connection
-                    # behind other streams: the caller's deadline bounds that.
-                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect),
-                )
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(
-                f"cannot reach the model server at {self._base_url}: {reason(exc, connect)}"
-            ) from exc
-        except TimeoutError as exc:
-            raise UpstreamError(late) from exc
-        if 200 <= response.status < 300:
-            return response
-        try:
-            async with asyncio.timeout(self.timeouts.idle):
-                raw = await response.read()
-        except (aiohttp.ClientError, TimeoutError):
-            raw = b""
-        finally:
-            response.close()
-        text = raw.decode("utf-8", errors="replace")
-        try:
-            detail = error_message(json.loads(text))
-        except ValueError:
-            detail = None
-        detail = detail or shorten(text) or response.reason or ""
-        status = f"model server answered HTTP {response.status}"
-        message = f"{status}: {detail}" if detail else status
-        if response.status in RETRYABLE_STATUSES:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise RetryableStatus(message, retry_after=retry_after)
-        raise UpstreamError(message)
-
-    def _late(self, flowing: bool, *, overdue: bool) -> str:
+    def _late(self, flowing: bool, overdue: bool) -> str:
         if overdue:
             return (
                 f"the reply took longer than {self.timeouts.total:g} s "
@@ -348,57 +305,3 @@ def create_model_client(
         ),
         on_error=on_error,
     )
-
-
-def chat_body(model: str, messages: Sequence[ChatMessage], **options: Any) -> dict[str, Any]:
-    """A /chat/completions request: the model, the messages, and `options` as given."""
-    return {
-        "model": model,
-        "messages": [{"role": m.role, "content": m.content} for m in messages],
-        **options,
-    }
-
-
-def read_chunk(chunk: dict[str, Any]) -> tuple[str, str, str | None]:
-    """(content, reasoning, finish_reason) of one chunk; role and usage chunks give none."""
-    choices = chunk.get("choices")
-    if not choices:
-        return "", "", None
-    choice = choices[0] if isinstance(choices, list) else None
-    delta = (choice.get("delta") or {}) if isinstance(choice, dict) else None
-    if not isinstance(choice, dict) or not isinstance(delta, dict):
-        raise UpstreamError(f"model server sent a malformed chunk: {shorten(str(chunk), 120)!r}")
-    content = delta.get("content") or ""
-    # vLLM and DeepSeek say reasoning_content; OpenRouter and Ollama say reasoning.
-    reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
-    finish = choice.get("finish_reason")
-    if not (
-        isinstance(content, str)
-        and isinstance(reasoning, str)
-        and (finish is None or isinstance(finish, str))
-    ):
-        raise UpstreamError(f"model server sent a malformed chunk: {shorten(str(chunk), 120)!r}")
-    return replace_unstorable(content), replace_unstorable(reasoning), finish
-
-
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def replace_unstorable(text: str) -> str:
-    """`text` without what no database text column holds: NUL, and the unpaired
-    surrogates a JSON escape can produce. Each becomes U+FFFD, so a model that sends
-    one can never make its reply unstorable."""
-    return UNSTORABLE.sub("\ufffd", text)
-
-
-def reason(exc: aiohttp.ClientError, connect: float | None = None) -> str:
-    """Why a request failed, in words an operator can act on."""
-    if isinstance(exc, aiohttp.ServerTimeoutError) and connect is not None:
-        return f"no connection within {connect:g} s"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return "connection refused"
-        return exc.os_error.strerror or str(exc.os_error) or str(exc)
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection"
-    return str(exc) or type(exc).__name__

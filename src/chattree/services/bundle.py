@@ -9,7 +9,7 @@ from chattree.db.engine import Database
 from chattree.llm import ModelClient
 from chattree.metrics import Metrics
 from chattree.services.accounts import Accounts
-from chattree.services.conversations import Branches, Conversations
+from chattree.services.conversations import Branches, Conversations, ModelControls
 from chattree.services.generation import GenerationManager
 from chattree.services.portability import Exporter, Importer
 from chattree.services.search import Search
@@ -26,6 +26,7 @@ class Services:
     accounts: Accounts
     generations: GenerationManager
     conversations: Conversations
+    controls: ModelControls
     branches: Branches
     shares: Shares
     importer: Importer

@@ -11,7 +11,7 @@ from chattree.db.engine import Database
 from chattree.db.events import record_event
 from chattree.db.models import Conversation, EventKind
 from chattree.errors import UpstreamError
-from chattree.llm import ChatMessage, ModelClient
+from chattree.llm import ChatMessage, ModelClient, Sampling
 from chattree.services.text import check_text
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,13 @@ def clean_title(raw: str) -> str | None:
 
 
 async def write_title(
-    *, db: Database, client: ModelClient, conversation_id: int, model: str, first_message: str
+    *,
+    db: Database,
+    client: ModelClient,
+    conversation_id: int,
+    model: str,
+    first_message: str,
+    sampling: Sampling,
 ) -> None:
     """Replaces the provisional title unless the user renamed the conversation first."""
     title = None
@@ -63,7 +69,7 @@ async def write_title(
                     ChatMessage("system", TITLE_INSTRUCTIONS),
                     ChatMessage("user", first_message[:4000]),
                 ],
-                max_tokens=32,
+                sampling=sampling,
             )
         )
     except UpstreamError as exc:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from sqlalchemy import CTE, delete, insert, literal, select, update
+from sqlalchemy import CTE, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chattree.db import usage
 from chattree.db.models import Message, Status
 from chattree.db.tree.paths import walk_up
 from chattree.db.tree.subtrees import is_postgres, walk_down
@@ -24,7 +25,12 @@ COPIED = (
     "seq",
     "token_estimate",
     "context_message_count",
+    "finish_reason",
+    "rating",
+    "feedback",
 )
+# Not copied: prompt_tokens and completion_tokens. The copies were not generated, so the
+# fork's usage (a sum over its tree) starts at nothing.
 
 
 async def copy_path(session: AsyncSession, *, end: int, conversation_id: int) -> int:
@@ -76,12 +82,10 @@ async def streaming_in_subtree(session: AsyncSession, *, message_id: int) -> lis
     return list(rows)
 
 
-async def delete_subtree(session: AsyncSession, *, message_id: int) -> None:
-    below = subtree(session, message_id)
-    await session.execute(
-        delete(Message)
-        .where(Message.id.in_(select(below.c.id)))
-        .execution_options(synchronize_session=False)
+async def delete_subtree(session: AsyncSession, *, message_id: int, conversation_id: int) -> None:
+    """Deletes the subtree, taking its replies' usage back from the sums."""
+    await usage.delete_messages(
+        session, ids=subtree(session, message_id), conversation_id=conversation_id
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chattree.services.conversations.branches import Branches
+from chattree.services.conversations.controls import ModelControls
 from chattree.services.conversations.models import adopt_model, resolve_model
 from chattree.services.conversations.owned import owned_conversation, owned_message
 from chattree.services.conversations.pages import (
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_PAGE",
     "Branches",
     "Conversations",
+    "ModelControls",
     "Page",
     "PromptResult",
     "adopt_model",

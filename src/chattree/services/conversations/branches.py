@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chattree.db import counters
 from chattree.db.engine import Database
 from chattree.db.events import record_event
 from chattree.db.models import Conversation, EventKind
@@ -44,6 +45,8 @@ class Branches:
     async def delete_message(self, *, user_id: int, message_id: int) -> Conversation:
         async with self.db.transaction() as session:
             message = await owned_message(session, message_id, user_id)
+            # The user first, as every writer of the usage sums locks it (db/usage.py).
+            await counters.lock_user(session, user_id=user_id)
             if message.parent_id is None:
                 raise InvalidInput(
                     "the root cannot be deleted; delete the conversation instead",
@@ -52,7 +55,9 @@ class Branches:
             running = await branches.streaming_in_subtree(session, message_id=message.id)
             conversation = await session.get_one(Conversation, message.conversation_id)
             current = conversation.current_message_id
-            await branches.delete_subtree(session, message_id=message.id)
+            await branches.delete_subtree(
+                session, message_id=message.id, conversation_id=message.conversation_id
+            )
             if current is not None and not await branches.exists(session, message_id=current):
                 # The current message went with the subtree: its branch now ends at the
                 # deleted message's parent, the newest message left on it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chattree.db import tree
+from chattree.db.engine import Database
 from chattree.db.models import Conversation, Message, Status
 from chattree.errors import InvalidInput, NotFound
 
@@ -36,3 +37,13 @@ async def owned_conversation(
     if conversation_id not in found:
         raise NotFound(f"no conversation with id {conversation_id}")
     return found[conversation_id]
+
+
+async def read_message(db: Database, message_id: int) -> Message:
+    """A message as committed, read after the unit of work that wrote it (a delete may
+    have come between)."""
+    async with db.reader() as session:
+        message = await session.get(Message, message_id)
+    if message is None:
+        raise NotFound(f"message {message_id} was deleted")
+    return message

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chattree.db import tree
+from chattree.db import counters, tree, usage
 from chattree.db.engine import Database
 from chattree.db.estimate import estimate_tokens
 from chattree.db.events import record_event
@@ -15,15 +15,18 @@ from chattree.db.models import Conversation, EventKind, Message, Role, Status, U
 from chattree.db.types import utcnow
 from chattree.errors import InvalidInput, NotFound
 from chattree.llm import ModelClient
-from chattree.services.conversations import models, organise, pages
+from chattree.services.conversations import controls, models, organise, pages
 from chattree.services.conversations.models import adopt_model
 from chattree.services.conversations.owned import (
     owned_conversation,
     owned_final_message,
     owned_message,
+    read_message,
 )
-from chattree.services.generation import GenerationManager, rows
+from chattree.services.conversations.turns import add_reply, add_turn
+from chattree.services.generation import GenerationManager
 from chattree.services.generation.context import check_prompt
+from chattree.services.generation.settings import Change, check_change, sampling
 from chattree.services.limits import GenerationLimits
 from chattree.services.text import check_text
 from chattree.services.titles import check_title, provisional_title, write_title
@@ -57,6 +60,7 @@ class Conversations:
         self.generations = generations
         self.limits = limits
         self.settings = settings
+        self.windows = generations.windows
 
     async def create(
         self,
@@ -67,30 +71,37 @@ class Conversations:
         title: str | None,
         system_prompt: str | None,
         wait: bool,
+        settings: Change | None = None,
     ) -> PromptResult:
         self._check_content(content, argument="content")
         if title is not None:
             title = check_title(title)
         if system_prompt is not None:
             self._check_content(system_prompt, argument="systemPrompt", allow_empty=True)
+        columns = check_change(settings or {})
         model = await self.resolve_model(model)
         root_text = system_prompt if system_prompt is not None else DEFAULT_SYSTEM_PROMPT
         if user.personality:
             root_text = f"{root_text}\n\n{user.personality}".strip()
-        check_prompt(
-            content, root_estimate=estimate_tokens(root_text), budget=self.settings.prompt_budget
-        )
         now = utcnow()
+        conversation = Conversation(
+            user_id=user.id,
+            title=title or provisional_title(content),
+            title_pending=title is None,
+            model=model,
+            created_at=now,
+            updated_at=now,
+        )
+        controls.set_settings(conversation, columns)
+        await self.windows.prime(model)
+        self.windows.check(conversation)
+        check_prompt(
+            content,
+            root_estimate=estimate_tokens(root_text),
+            budget=self.windows.now(conversation).budget,
+        )
         async with self.db.transaction() as session:
             await self.limits.admit(session, user_id=user.id)
-            conversation = Conversation(
-                user_id=user.id,
-                title=title or provisional_title(content),
-                title_pending=title is None,
-                model=model,
-                created_at=now,
-                updated_at=now,
-            )
             session.add(conversation)
             await session.flush()
             root = Message(
@@ -103,7 +114,9 @@ class Conversations:
             )
             session.add(root)
             await session.flush()
-            user_message, reply = await self._add_turn(session, conversation, root, content, model)
+            user_message, reply = await add_turn(
+                session, self.db, conversation, root, content, model
+            )
             await record_event(session, user.id, EventKind.CONVERSATION_CREATED, conversation.id)
             await _record_created(session, user.id, user_message, reply)
         self.generations.begin(message_id=reply.id, parent_id=user_message.id, model=model)
@@ -115,15 +128,24 @@ class Conversations:
                     conversation_id=conversation.id,
                     model=model,
                     first_message=content,
+                    sampling=sampling(conversation, title=True),
                 ),
                 name=f"title-{conversation.id}",
             )
         return await self._result(conversation, user_message, reply, wait=wait)
 
     async def prompt(
-        self, *, user_id: int, parent_id: int, content: str, wait: bool
+        self,
+        *,
+        user_id: int,
+        parent_id: int,
+        content: str,
+        wait: bool,
+        model: str | None = None,
     ) -> PromptResult:
+        """A user message under `parent_id` and a reply to it, by `model` when given."""
         self._check_content(content, argument="content")
+        override = await self.resolve_override(model)
         missing_model = await self._missing_model(user_id=user_id, message_id=parent_id)
         async with self.db.transaction() as session:
             await self.limits.admit(session, user_id=user_id)
@@ -134,17 +156,21 @@ class Conversations:
                     "message again use regenerate",
                     argument="parentId",
                 )
-            await self._check_fits(session, parent, content)
             conversation = await session.get_one(Conversation, parent.conversation_id)
-            model = adopt_model(conversation, missing_model)
-            user_message, reply = await self._add_turn(
-                session, conversation, parent, content, model
+            model = override or adopt_model(conversation, missing_model)
+            await self._check_fits(session, conversation, parent, content, model)
+            user_message, reply = await add_turn(
+                session, self.db, conversation, parent, content, model
             )
             await _record_created(session, user_id, user_message, reply, moved=True)
         self.generations.begin(message_id=reply.id, parent_id=user_message.id, model=model)
         return await self._result(conversation, user_message, reply, wait=wait)
 
-    async def regenerate(self, *, user_id: int, message_id: int, wait: bool) -> Message:
+    async def regenerate(
+        self, *, user_id: int, message_id: int, wait: bool, model: str | None = None
+    ) -> Message:
+        """Another reply to the same user message, by `model` when given: a sibling."""
+        override = await self.resolve_override(model)
         missing_model = await self._missing_model(user_id=user_id, message_id=message_id)
         async with self.db.transaction() as session:
             await self.limits.admit(session, user_id=user_id)
@@ -158,13 +184,13 @@ class Conversations:
                 assert message.parent_id is not None
                 prompt = await session.get_one(Message, message.parent_id)
             conversation = await session.get_one(Conversation, message.conversation_id)
-            model = adopt_model(conversation, missing_model)
-            reply = await self._add_reply(session, conversation, prompt, model)
+            model = override or adopt_model(conversation, missing_model)
+            reply = await add_reply(session, self.db, conversation, prompt, model)
             await _record_created(session, user_id, reply, moved=True)
         self.generations.begin(message_id=reply.id, parent_id=prompt.id, model=model)
         if wait:
             await self.generations.wait(reply.id)
-        return await self._message(reply.id)
+        return await read_message(self.db, reply.id)
 
     async def select_branch(self, *, user_id: int, message_id: int) -> Conversation:
         async with self.db.transaction() as session:
@@ -200,6 +226,8 @@ class Conversations:
     async def delete(self, *, user_id: int, conversation_id: int) -> None:
         async with self.db.transaction() as session:
             conversation = await owned_conversation(session, conversation_id, user_id)
+            # The user first, as every writer of the usage sums locks it (db/usage.py).
+            await counters.lock_user(session, user_id=user_id)
             streaming = await session.scalars(
                 select(Message.id).where(
                     Message.conversation_id == conversation.id,
@@ -207,7 +235,7 @@ class Conversations:
                 )
             )
             running = list(streaming)
-            await session.execute(delete(Conversation).where(Conversation.id == conversation.id))
+            await usage.delete_conversation(session, conversation_id=conversation.id)
             await record_event(session, user_id, EventKind.CONVERSATION_DELETED, conversation.id)
         self.generations.abandon(running)
 
@@ -239,50 +267,9 @@ class Conversations:
     async def resolve_model(self, requested: str | None) -> str:
         return await models.resolve_model(self.client, self.settings, requested)
 
-    async def _add_turn(
-        self,
-        session: AsyncSession,
-        conversation: Conversation,
-        parent: Message,
-        content: str,
-        model: str,
-    ) -> tuple[Message, Message]:
-        """Adds the user's message under `parent` and a STREAMING reply under it."""
-        user_message = Message(
-            conversation_id=conversation.id,
-            parent_id=parent.id,
-            role=Role.USER,
-            content=content,
-            status=Status.COMPLETE,
-            depth=parent.depth + 1,
-            created_at=utcnow(),
-        )
-        session.add(user_message)
-        await session.flush()
-        return user_message, await self._add_reply(session, conversation, user_message, model)
-
-    async def _add_reply(
-        self, session: AsyncSession, conversation: Conversation, prompt: Message, model: str
-    ) -> Message:
-        """Adds a STREAMING reply under `prompt` and makes it the current message."""
-        reply = Message(
-            conversation_id=conversation.id,
-            parent_id=prompt.id,
-            role=Role.ASSISTANT,
-            content="",
-            status=Status.STREAMING,
-            model=model,
-            depth=prompt.depth + 1,
-            created_at=utcnow(),
-            # The clock every heartbeat is judged by (the database's, on PostgreSQL).
-            heartbeat_at=rows.now(self.db),
-            seq=0,
-        )
-        session.add(reply)
-        await session.flush()
-        conversation.current_message_id = reply.id
-        conversation.updated_at = reply.created_at
-        return reply
+    async def resolve_override(self, requested: str | None) -> str | None:
+        """None, or a model the server offers for one reply (else BAD_USER_INPUT)."""
+        return None if requested is None else await self.resolve_model(requested)
 
     async def _result(
         self, conversation: Conversation, user_message: Message, reply: Message, *, wait: bool
@@ -300,21 +287,22 @@ class Conversations:
             raise NotFound(f"conversation {conversation.id} was deleted")
         return PromptResult(stored, user_message, ended)
 
-    async def _message(self, message_id: int) -> Message:
-        async with self.db.reader() as session:
-            message = await session.get(Message, message_id)
-        if message is None:
-            raise NotFound(f"message {message_id} was deleted")
-        return message
-
-    async def _check_fits(self, session: AsyncSession, parent: Message, content: str) -> None:
+    async def _check_fits(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        parent: Message,
+        content: str,
+        model: str,
+    ) -> None:
         """BAD_USER_INPUT, before anything is stored, for a message that cannot fit the
         model's context window beside the conversation's system prompt."""
         root_estimate = parent.token_estimate
         if parent.parent_id is not None:
             roots = await tree.roots_of(session, [parent.conversation_id])
             root_estimate = roots[parent.conversation_id].token_estimate
-        check_prompt(content, root_estimate=root_estimate, budget=self.settings.prompt_budget)
+        budget = self.windows.now(conversation, model=model).budget
+        check_prompt(content, root_estimate=root_estimate, budget=budget)
 
     def _check_content(self, text: str, *, argument: str, allow_empty: bool = False) -> None:
         check_text(

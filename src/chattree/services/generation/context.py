@@ -40,6 +40,7 @@ def check_fits(prompt_estimate: int, root_estimate: int, budget: int) -> None:
         raise InvalidInput(
             f"the message is too long for the model's context window: about "
             f"{prompt_estimate} tokens, and {max(budget - root_estimate, 0)} fit beside the "
-            "system prompt (MODEL_CONTEXT_TOKENS less MODEL_REPLY_TOKENS)",
+            "system prompt (the conversation's contextTokens less the room kept for the "
+            "reply, maxTokens or MODEL_REPLY_TOKENS)",
             argument="content",
         )

@@ -18,22 +18,23 @@ from chattree import logs
 from chattree.broker import Broker, Event, Notice, NoticeKind
 from chattree.db import tree
 from chattree.db.engine import Database
-from chattree.db.models import Message, Role, Status
-from chattree.errors import InvalidInput, NotFound, StorageUnavailable, UpstreamError
-from chattree.llm import ChatMessage, ModelClient
+from chattree.db.models import Message, Status
+from chattree.errors import InvalidInput, NotFound, UpstreamError
+from chattree.llm import ModelClient
 from chattree.metrics import Metrics
 from chattree.services.generation import rows
-from chattree.services.generation.context import fit_context
 from chattree.services.generation.reply import Reply, Snapshot
+from chattree.services.generation.rows import Outcome
+from chattree.services.generation.run import Job, Request, prepare
+from chattree.services.generation.settings import Windows
+from chattree.services.generation.upkeep import INTERRUPTED_ERROR, Upkeep
 from chattree.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CANCEL_TIMEOUT = 5.0
 FINAL_WRITE_ATTEMPTS = 3
-INTERRUPTED_ERROR = "the server stopped while generating this reply"
 INTERNAL_ERROR = "internal error while generating this reply"
-UPSTREAM_ROLES = {Role.SYSTEM: "system", Role.USER: "user", Role.ASSISTANT: "assistant"}
 
 
 class GenerationManager:
@@ -51,16 +52,28 @@ class GenerationManager:
         self.client = client
         self.broker = broker
         self.settings = settings
+        self.windows = Windows(client=client, settings=settings)
         self.replies: dict[int, Reply] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
         # Subscriptions being served by this process (see follow()).
         self.followers = 0
-        broker.on_request = self._on_request
+        self.upkeep = Upkeep(
+            db=db,
+            broker=broker,
+            settings=settings,
+            metrics=metrics,
+            replies=self.replies,
+            stop=self._stop,
+            spawn=self.spawn,
+        )
+        broker.on_request = self.upkeep.on_request
 
     async def start(self) -> None:
-        await self.sweep()
-        self._maintenance = asyncio.create_task(self._maintain(), name="generation-maintenance")
+        await self.upkeep.sweep()
+        self._maintenance = asyncio.create_task(
+            self.upkeep.maintain(), name="generation-maintenance"
+        )
 
     async def close(self, grace: float = 0.0) -> None:
         """Lets running replies finish for up to `grace` seconds, ends the rest as
@@ -86,13 +99,17 @@ class GenerationManager:
 
     # Starting and following replies
 
-    def begin(self, *, message_id: int, parent_id: int, model: str) -> None:
-        """Starts generating the STREAMING message `message_id` as a reply to `parent_id`."""
-        reply = Reply(message_id=message_id, broker=self.broker)
+    def begin(
+        self, *, message_id: int, parent_id: int, model: str, resume: Snapshot | None = None
+    ) -> None:
+        """Starts generating the STREAMING message `message_id` as a reply to `parent_id`;
+        with `resume` (its row as it was stored), continues the text the row holds: the
+        events then go on from the row's number, and the first one a subscriber gets
+        carries the whole text."""
+        reply = Reply(message_id=message_id, broker=self.broker, resume=resume)
         self.replies[message_id] = reply
-        reply.task = asyncio.create_task(
-            self._run(reply, parent_id=parent_id, model=model), name=f"reply-{message_id}"
-        )
+        job = Job(message_id, parent_id, model, resume.content if resume is not None else None)
+        reply.task = asyncio.create_task(self._run(reply, job), name=f"reply-{message_id}")
 
     async def wait(self, message_id: int) -> None:
         """Returns once the reply is final; cancelling the caller does not cancel it."""
@@ -104,49 +121,55 @@ class GenerationManager:
         reply = self.replies.get(message_id)
         return reply.snapshot() if reply is not None else None
 
-    async def _run(self, reply: Reply, *, parent_id: int, model: str) -> None:
+    async def _run(self, reply: Reply, job: Job) -> None:
         # This task's own context: every line it logs names the reply.
         logs.message_id.set(reply.message_id)
-        status, error = Status.COMPLETE, None
+        outcome = Outcome()
         try:
-            async with self.db.reader() as session:
-                window = await fit_context(
-                    session, prompt_id=parent_id, budget=self.settings.prompt_budget
-                )
+            request = await prepare(self.db, self.windows, job)
+            outcome.estimate = request.estimate
             # Stored while the model is asked, not before: the first token comes sooner.
             counted = asyncio.create_task(
-                rows.store_context_size(self.db, reply.message_id, len(window))
+                rows.store_context_size(self.db, reply.message_id, len(request.messages))
             )
             try:
-                messages = [ChatMessage(UPSTREAM_ROLES[row.role], row.content) for row in window]
-                asked, waiting = time.monotonic(), True
-                async for delta in self.client.stream_chat(model=model, messages=messages):
-                    if delta.content or delta.reasoning:
-                        if waiting:
-                            self.metrics.first_token_seconds.observe(time.monotonic() - asked)
-                            waiting = False
-                        self.metrics.tokens.inc()
-                    reply.add(delta.content, delta.reasoning)
+                await self._stream(reply, job.model, request, outcome)
             finally:
                 await asyncio.shield(counted)
         except (UpstreamError, InvalidInput, NotFound) as exc:
-            status, error = Status.FAILED, exc.message
+            outcome.status, outcome.error = Status.FAILED, exc.message
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            status = reply.stop_status or Status.INTERRUPTED
-            error = INTERRUPTED_ERROR if status is Status.INTERRUPTED else None
+            outcome.status = reply.stop_status or Status.INTERRUPTED
+            outcome.error = INTERRUPTED_ERROR if outcome.status is Status.INTERRUPTED else None
         except Exception:
             log.exception("reply %s failed", reply.message_id)
-            status, error = Status.FAILED, INTERNAL_ERROR
-        await self._finish(reply, status, error)
+            outcome.status, outcome.error = Status.FAILED, INTERNAL_ERROR
+        await self._finish(reply, outcome)
 
-    async def _finish(self, reply: Reply, status: Status, error: str | None) -> None:
+    async def _stream(self, reply: Reply, model: str, request: Request, outcome: Outcome) -> None:
+        asked, waiting = time.monotonic(), True
+        deltas = self.client.stream_chat(
+            model=model, messages=request.messages, sampling=request.sampling
+        )
+        async for delta in deltas:
+            if delta.content or delta.reasoning:
+                if waiting:
+                    self.metrics.first_token_seconds.observe(time.monotonic() - asked)
+                    waiting = False
+                self.metrics.tokens.inc()
+            reply.add(delta.content, delta.reasoning)
+            outcome.finish_reason = delta.finish_reason or outcome.finish_reason
+            outcome.usage = delta.usage or outcome.usage
+
+    async def _finish(self, reply: Reply, outcome: Outcome) -> None:
+        status, error = outcome.status, outcome.error
         reply.finishing = True
         reply.publish_pending()
         try:
-            stored = await self._store_end(reply, status, error)
+            stored = await self._store_end(reply, outcome)
         except Exception:
             # Without this the reply would stay here forever, its heartbeat keeping the
             # sweep away and its subscribers waiting. Dropped, its row goes stale and the
@@ -167,14 +190,15 @@ class GenerationManager:
             return
         reply.finish(status, error)
 
-    async def _store_end(self, reply: Reply, status: Status, error: str | None) -> bool:
-        """Writes the final row, retrying briefly; False if the row was no longer live."""
+    async def _store_end(self, reply: Reply, outcome: Outcome) -> bool:
+        """Writes the final row, retrying briefly; False if the row was no longer live.
+        (The one place a reply's end is stored, with its usage and finish reason.)"""
         text = rows.Text(reply.message_id, reply.content, reply.reasoning, reply.seq + 1)
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await rows.store_end(self.db, text, status, error)
+                return await rows.store_end(self.db, text, outcome)
             except Exception:
                 if attempt == FINAL_WRITE_ATTEMPTS:
                     raise
@@ -216,7 +240,7 @@ class GenerationManager:
         if reply is not None:
             await self._stop(reply, Status.CANCELLED)
         elif not await self._cancel_elsewhere(message_id):
-            await self.end_orphans([message_id], Status.CANCELLED)
+            await self.upkeep.end_orphans([message_id], Status.CANCELLED)
         async with self.db.reader() as session:
             row = await session.get(Message, message_id)
         if row is None:
@@ -242,90 +266,3 @@ class GenerationManager:
                             return True
             except TimeoutError:
                 return False
-
-    # Keeping rows current
-
-    def _on_request(self, notice: Notice) -> None:
-        reply = self.replies.get(notice.message_id)
-        if reply is None:
-            return
-        if notice.kind is NoticeKind.CANCEL:
-            self.spawn(self._stop(reply, Status.CANCELLED), f"cancel-{notice.message_id}")
-        elif notice.kind is NoticeKind.FLUSH:
-            self.spawn(self._flush_and_answer(reply), f"flush-{notice.message_id}")
-
-    async def _flush_and_answer(self, reply: Reply) -> None:
-        # One flush at a time per reply: many subscribers joining at once ask for many,
-        # and all but the first find nothing new to store.
-        async with reply.flushing:
-            await self._flush([reply])
-        self.broker.publish(Notice(NoticeKind.FLUSHED, reply.message_id, reply.flushed_seq))
-
-    async def _flush(self, replies: Iterable[Reply]) -> None:
-        """Stores the published text of each reply with the number of its last event."""
-        due = [
-            rows.Text(r.message_id, r.content, r.reasoning, r.seq)
-            for r in replies
-            if r.seq > r.flushed_seq
-        ]
-        if not due:
-            return
-        await rows.store_text(self.db, due)
-        for text in due:
-            reply = self.replies.get(text.message_id)
-            if reply is not None:
-                reply.flushed_seq = max(reply.flushed_seq, text.seq)
-
-    async def _heartbeat(self) -> None:
-        """Proves this process alive for its replies, and stops any whose row was ended
-        or deleted meanwhile (by a cancel that found this process silent, say): it would
-        otherwise go on paying for tokens nobody can see."""
-        ids = list(self.replies)
-        if not ids:
-            return
-        alive = await rows.keep_alive(self.db, ids)
-        for message_id in set(ids) - alive:
-            reply = self.replies.get(message_id)
-            if reply is not None:
-                log.info("reply %s was ended elsewhere; stopping it", message_id)
-                self.spawn(self._stop(reply, Status.CANCELLED), f"stop-{message_id}")
-
-    async def sweep(self) -> None:
-        """Ends rows left STREAMING by a process that stopped proving it is alive."""
-        found = await rows.stale(self.db, after=self.settings.stale_after)
-        ids = [message_id for message_id in found if message_id not in self.replies]
-        if ids:
-            log.warning("marking %d abandoned replies INTERRUPTED", len(ids))
-            await self.end_orphans(ids, Status.INTERRUPTED)
-
-    async def end_orphans(self, ids: list[int], status: Status) -> None:
-        """Ends STREAMING rows no process is generating, keeping their flushed text."""
-        error = INTERRUPTED_ERROR if status is Status.INTERRUPTED else None
-        for message_id, seq in await rows.end(self.db, ids, status, error):
-            self.metrics.generations.labels(status.value).inc()
-            # Subscribers may have seen text that never reached the row: resync to it.
-            self.broker.publish(
-                Event(message_id, seq, status=status.value, done=True, error=error, resync=True)
-            )
-
-    async def _maintain(self) -> None:
-        # Flushes and heartbeats keep their own periods: a heartbeat that waited for a
-        # rare flush would let other processes take live replies for abandoned ones.
-        settings = self.settings
-        next_flush = time.monotonic() + settings.flush_interval
-        next_beat = time.monotonic() + settings.heartbeat_interval
-        while True:
-            await asyncio.sleep(max(0.0, min(next_flush, next_beat) - time.monotonic()))
-            now = time.monotonic()
-            try:
-                if now >= next_flush:
-                    next_flush = now + settings.flush_interval
-                    await self._flush(list(self.replies.values()))
-                if now >= next_beat:
-                    next_beat = now + settings.heartbeat_interval
-                    await self._heartbeat()
-                    await self.sweep()
-            except StorageUnavailable as exc:
-                log.warning("keeping reply rows current failed (%s); retrying", exc)
-            except Exception:
-                log.exception("keeping reply rows current failed; retrying")

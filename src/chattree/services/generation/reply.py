@@ -35,13 +35,14 @@ class Snapshot:
 class Reply:
     """The text of one STREAMING message and the events that carried it out."""
 
-    def __init__(self, *, message_id: int, broker: Broker) -> None:
+    def __init__(self, *, message_id: int, broker: Broker, resume: Snapshot | None = None) -> None:
         self.message_id = message_id
         self.broker = broker
-        self.content = ""
-        self.reasoning = ""
-        self.seq = 0
-        self.flushed_seq = 0
+        # A continued reply starts from its stored row: its text, and its last number.
+        self.content = resume.content if resume is not None else ""
+        self.reasoning = resume.reasoning if resume is not None else ""
+        self.seq = resume.seq if resume is not None else 0
+        self.flushed_seq = self.seq
         self.task: asyncio.Task[None] | None = None
         # Why the task was cancelled: CANCELLED by a user, INTERRUPTED by shutdown.
         self.stop_status: Status | None = None

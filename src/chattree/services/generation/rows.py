@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 
+from chattree.db import usage
 from chattree.db.engine import Database
 from chattree.db.estimate import estimate_tokens
-from chattree.db.events import record_message_events
+from chattree.db.events import lock_owners, record_message_events
 from chattree.db.models import EventKind, Message, Status
 from chattree.db.types import utcnow
+from chattree.llm import Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,17 @@ class Text:
     content: str
     reasoning: str
     seq: int
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How a reply ended, as its final write stores it."""
+
+    status: Status = Status.COMPLETE
+    error: str | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    estimate: int = 0  # of what was sent; 0 when nothing was
 
 
 def now(db: Database) -> datetime | ColumnElement[datetime]:
@@ -58,26 +72,47 @@ async def store_text(db: Database, texts: Sequence[Text]) -> None:
             )
 
 
-async def store_end(db: Database, text: Text, status: Status, error: str | None) -> bool:
-    """Writes the final row; False if it was no longer STREAMING (deleted or ended)."""
+async def store_end(db: Database, text: Text, outcome: Outcome) -> bool:
+    """Writes the final row, and adds its usage to the sums of its conversation and user
+    in the same transaction; False if it was no longer STREAMING (deleted or ended)."""
+    values: dict[str, Any] = {
+        "content": text.content,
+        "reasoning": text.reasoning or None,
+        "token_estimate": estimate_tokens(text.content),
+        "status": outcome.status,
+        "error": outcome.error,
+        "finish_reason": outcome.finish_reason,
+        "seq": text.seq,
+        "heartbeat_at": None,
+    }
+    reported = outcome.usage
+    if reported is not None:
+        # A continued reply sums the counts of each of its requests.
+        values["prompt_tokens"] = func.coalesce(Message.prompt_tokens, 0) + reported.prompt_tokens
+        values["completion_tokens"] = (
+            func.coalesce(Message.completion_tokens, 0) + reported.completion_tokens
+        )
     async with db.transaction() as session:
-        result = await session.execute(
+        # The owner's row first, as every writer of its sums and its events takes it.
+        await lock_owners(session, [text.message_id])
+        conversation_id = await session.scalar(
             update(Message)
             .where(Message.id == text.message_id, Message.status == Status.STREAMING)
-            .values(
-                content=text.content,
-                reasoning=text.reasoning or None,
-                token_estimate=estimate_tokens(text.content),
-                status=status,
-                error=error,
-                seq=text.seq,
-                heartbeat_at=None,
-            )
+            .values(values)
+            .returning(Message.conversation_id)
         )
-        stored = rowcount(result) > 0
-        if stored:
-            await record_message_events(session, EventKind.MESSAGE_UPDATED, [text.message_id])
-    return stored
+        if conversation_id is None:
+            return False
+        if reported is not None:
+            await usage.add_reply_usage(
+                session,
+                conversation_id=conversation_id,
+                prompt_tokens=reported.prompt_tokens,
+                completion_tokens=reported.completion_tokens,
+                ratio=usage.calibrated(reported.prompt_tokens, outcome.estimate),
+            )
+        await record_message_events(session, EventKind.MESSAGE_UPDATED, [text.message_id])
+    return True
 
 
 async def store_context_size(db: Database, message_id: int, count: int) -> None:
@@ -118,6 +153,7 @@ async def end(
 ) -> list[tuple[int, int]]:
     """Ends the rows still STREAMING, keeping their flushed text: (id, final seq) each."""
     async with db.transaction() as session:
+        await lock_owners(session, ids)
         ended = await session.execute(
             update(Message)
             .where(Message.id.in_(ids), Message.status == Status.STREAMING)
@@ -127,8 +163,3 @@ async def end(
         found = [(message_id, seq) for message_id, seq in ended]
         await record_message_events(session, EventKind.MESSAGE_UPDATED, [id for id, _ in found])
         return found
-
-
-def rowcount(result: object) -> int:
-    assert isinstance(result, CursorResult)
-    return result.rowcount

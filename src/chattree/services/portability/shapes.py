@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from chattree.db.portability import NewMessage
-from chattree.llm.client import replace_unstorable
+from chattree.llm.text import replace_unstorable
 from chattree.services.titles import MAX_TITLE
 
 UNTITLED = "Imported conversation"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from chattree.db import counters
 from chattree.db.events import last_event_id, record_event
 from chattree.db.models import EventKind, EventRow
 from chattree.services.events import follow_events
@@ -249,11 +250,13 @@ async def test_a_subscriber_that_falls_behind_still_gets_every_event_once(
     stream = follow_events(services.db, services.broker, user_id=user_id, after=start)
     first = asyncio.ensure_future(anext(stream))
     async with services.db.transaction() as session:
+        await counters.lock_user(session, user_id=user_id)
         await record_event(session, user_id, EventKind.CONVERSATION_UPDATED, conversation)
     head = await first
     # The subscriber now reads nothing while 300 more are written.
     for _ in range(300):
         async with services.db.transaction() as session:
+            await counters.lock_user(session, user_id=user_id)
             await record_event(session, user_id, EventKind.CONVERSATION_UPDATED, conversation)
     async with services.db.reader() as session:
         written = list(
@@ -367,3 +370,16 @@ async def test_ratings_settings_and_continuing_a_reply_are_events(
         ]
         assert events[-1]["message"]["status"] == "COMPLETE"
         assert events[-1]["message"]["content"] == "Once upon a time, a tree grew."
+
+
+async def test_an_event_recorded_before_its_user_is_locked_is_flagged(api: Api, alice: str) -> None:
+    # Locking the user after changing one of its rows can deadlock on PostgreSQL against
+    # a writer that locked the user first; every writer takes the user's row first.
+    ids = await create(api, alice, "order")
+    me = await api.ok("{ me { id } }", token=alice)
+    user_id = int(me["me"]["id"])
+    with pytest.warns(RuntimeWarning, match="did not lock the user first"):
+        async with api.services.db.transaction() as session:
+            await record_event(
+                session, user_id, EventKind.CONVERSATION_UPDATED, int(ids["conversation"])
+            )

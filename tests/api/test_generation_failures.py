@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from chattree.errors import StorageUnavailable
+from chattree.services.generation import rows
 from tests.fake_model import FakeModelServer, Reply
 from tests.harness import Api
 from tests.ws import (
@@ -196,3 +198,17 @@ async def test_a_reply_whose_end_cannot_be_stored_is_swept_and_its_subscribers_e
     stored = await message(api, alice, reply_id)
     assert stored["status"] == "INTERRUPTED"
     assert content_of(events).startswith(stored["content"])
+
+
+async def test_a_context_size_that_cannot_be_stored_leaves_the_reply_complete(
+    api: Api, alice: str, fake_model: FakeModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The count only informs; the database failing to take it must not fail the reply.
+    async def unavailable(*_: object) -> None:
+        raise StorageUnavailable("the database is unreachable")
+
+    monkeypatch.setattr(rows, "store_context_size", unavailable)
+    fake_model.replies["Go"] = Reply(content=TEXT, chunk_size=3)
+    _, reply_id = await start_reply(api, alice, "Go")
+    stored = await final_message(api, alice, reply_id)
+    assert (stored["status"], stored["content"], stored["error"]) == ("COMPLETE", TEXT, None)

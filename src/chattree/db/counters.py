@@ -4,6 +4,7 @@ one user is generating right now."""
 from __future__ import annotations
 
 import hashlib
+from typing import Final
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,6 +69,17 @@ async def lock_user(session: AsyncSession, *, user_id: int) -> None:
     block the foreign-key checks of inserts that reference the user. (SQLite renders no
     locking clause: its write transactions already take turns.)"""
     await session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+    locked_users(session).add(user_id)
+
+
+# session.info key of the users whose rows this transaction holds.
+LOCKED: Final = "chattree.locked_users"
+
+
+def locked_users(session: AsyncSession) -> set[int]:
+    """The users whose rows the session's transaction locked (`lock_user`)."""
+    found: set[int] = session.info.setdefault(LOCKED, set())
+    return found
 
 
 async def streaming_count(session: AsyncSession, *, user_id: int) -> int:

@@ -10,6 +10,7 @@ record their events last in the transaction, so the lock is held for an instant.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any, Final
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chattree.db.counters import locked_users
 from chattree.db.models import Conversation, EventKind, EventRow, Message, User
 from chattree.db.types import utcnow
 
@@ -75,9 +77,9 @@ async def record_message_events(
 async def lock_owners(session: AsyncSession, message_ids: Sequence[int]) -> None:
     """Locks the rows of the users owning these messages, before the messages' own: the
     order every writer of a user's events and usage sums keeps, so none deadlocks."""
-    if session.get_bind().dialect.name != "postgresql" or not message_ids:
+    if not message_ids:
         return
-    await session.execute(
+    owners = await session.scalars(
         select(User.id)
         .join(Conversation, Conversation.user_id == User.id)
         .join(Message, Message.conversation_id == Conversation.id)
@@ -85,9 +87,23 @@ async def lock_owners(session: AsyncSession, message_ids: Sequence[int]) -> None
         .order_by(User.id)
         .with_for_update(key_share=True, of=User)
     )
+    locked_users(session).update(owners)
 
 
 async def _lock_users(session: AsyncSession, user_ids: Sequence[int]) -> None:
+    unlocked = set(user_ids) - locked_users(session)
+    if not unlocked:
+        return
+    # A writer that changed a row of the user's before taking the user's row can deadlock
+    # with one that took the user first (a prompt, a reply's end) on PostgreSQL. Every
+    # writer locks first; the warning, an error under the tests, names one that forgot.
+    warnings.warn(
+        f"an event of user {min(unlocked)} is recorded by a transaction that did not lock "
+        "the user first (counters.lock_user)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    locked_users(session).update(unlocked)
     if session.get_bind().dialect.name != "postgresql":
         return
     # NO KEY UPDATE: inserts referencing the user (its conversations) do not wait for it.

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import re
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from chattree.db import counters
 from chattree.db.engine import Database
 from chattree.db.events import record_event
 from chattree.db.models import Conversation, EventKind
@@ -78,11 +79,18 @@ async def write_title(
     if title:
         values["title"] = title
     async with db.transaction() as session:
+        # The owner's row before the conversation's, the order of every writer of events.
         owner = await session.scalar(
+            select(Conversation.user_id).where(Conversation.id == conversation_id)
+        )
+        if owner is None:
+            return  # deleted meanwhile
+        await counters.lock_user(session, user_id=owner)
+        written = await session.scalar(
             update(Conversation)
             .where(Conversation.id == conversation_id, Conversation.title_pending)
             .values(**values)
-            .returning(Conversation.user_id)
+            .returning(Conversation.id)
         )
-        if owner is not None and title:
+        if written is not None and title:
             await record_event(session, owner, EventKind.CONVERSATION_UPDATED, conversation_id)

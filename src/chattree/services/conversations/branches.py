@@ -23,6 +23,7 @@ class Branches:
         if title is not None:
             title = check_title(title)
         async with self.db.transaction() as session:
+            await counters.lock_user(session, user_id=user_id)
             message = await owned_final_message(session, message_id, user_id, argument="messageId")
             source = await session.get_one(Conversation, message.conversation_id)
             now = utcnow()

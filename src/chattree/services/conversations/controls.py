@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chattree.db import counters
 from chattree.db.engine import Database
 from chattree.db.events import record_event
 from chattree.db.models import Conversation, EventKind, Message, Role, Status
@@ -76,6 +77,7 @@ class ModelControls:
             model = (await owned_conversation(session, conversation_id, user_id)).model
         await self.windows.prime(model)
         async with self.db.transaction() as session:
+            await counters.lock_user(session, user_id=user_id)
             conversation = await owned_conversation(session, conversation_id, user_id)
             set_settings(conversation, columns)
             self.windows.check(conversation)
@@ -93,6 +95,7 @@ class ModelControls:
     ) -> Message:
         feedback = check_rating(rating, feedback)
         async with self.db.transaction() as session:
+            await counters.lock_user(session, user_id=user_id)
             message = await owned_message(session, message_id, user_id)
             rate(message, rating=rating, feedback=feedback, keep=keep)
             await record_event(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chattree.db import counters
 from chattree.db.engine import Database
 from chattree.db.events import record_event
 from chattree.db.models import Conversation, EventKind
@@ -26,6 +27,7 @@ async def update(
     if title is not None:
         title = check_title(title)
     async with db.transaction() as session:
+        await counters.lock_user(session, user_id=user_id)
         conversation = await owned_conversation(session, conversation_id, user_id)
         before = (conversation.title, conversation.archived, conversation.pinned)
         if title is not None:

@@ -194,6 +194,7 @@ class Conversations:
 
     async def select_branch(self, *, user_id: int, message_id: int) -> Conversation:
         async with self.db.transaction() as session:
+            await counters.lock_user(session, user_id=user_id)
             message = await owned_message(session, message_id, user_id)
             conversation = await session.get_one(Conversation, message.conversation_id)
             conversation.current_message_id = await tree.newest_id_below(

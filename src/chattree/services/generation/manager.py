@@ -135,7 +135,7 @@ class GenerationManager:
             try:
                 await self._stream(reply, job.model, request, outcome)
             finally:
-                await asyncio.shield(counted)
+                await _settle(counted, reply.message_id)
         except (UpstreamError, InvalidInput, NotFound) as exc:
             outcome.status, outcome.error = Status.FAILED, exc.message
         except asyncio.CancelledError:
@@ -266,3 +266,12 @@ class GenerationManager:
                             return True
             except TimeoutError:
                 return False
+
+
+async def _settle(counted: asyncio.Task[None], message_id: int) -> None:
+    """Waits for the context size to be stored. It only informs, so failing to store it
+    must not turn a reply that streamed, or was cancelled, into a failed one."""
+    try:
+        await asyncio.shield(counted)
+    except Exception as exc:
+        log.warning("could not store the context size of reply %s: %s", message_id, exc)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from chattree.db import portability
+from chattree.db import counters, portability
 from chattree.db.engine import Database
 from chattree.db.events import record_event
 from chattree.db.models import Conversation, EventKind
@@ -94,6 +94,7 @@ class Importer:
 
     async def _store(self, user_id: int, new: NewConversation) -> Conversation:
         async with self.db.transaction() as session:
+            await counters.lock_user(session, user_id=user_id)
             conversation = Conversation(
                 user_id=user_id,
                 title=new.title,

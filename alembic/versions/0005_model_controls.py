@@ -52,20 +52,23 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("completion_tokens")
-        batch.drop_column("prompt_tokens")
-    with op.batch_alter_table("conversations") as batch:
-        for name in (
-            "completion_tokens",
-            "prompt_tokens",
-            "token_ratio",
-            "context_tokens",
-            "max_tokens",
-            "top_p",
-            "temperature",
-        ):
-            batch.drop_column(name)
-    with op.batch_alter_table("messages") as batch:
-        for name in ("feedback", "rating", "finish_reason", "completion_tokens", "prompt_tokens"):
-            batch.drop_column(name)
+    # Plain DROP COLUMN (SQLite 3.35+), never a batch: a batch copies the table on SQLite,
+    # and dropping the old users or conversations table would cascade to every message.
+    for table, columns in (
+        ("users", ("completion_tokens", "prompt_tokens")),
+        (
+            "conversations",
+            (
+                "completion_tokens",
+                "prompt_tokens",
+                "token_ratio",
+                "context_tokens",
+                "max_tokens",
+                "top_p",
+                "temperature",
+            ),
+        ),
+        ("messages", ("feedback", "rating", "finish_reason", "completion_tokens", "prompt_tokens")),
+    ):
+        for name in columns:
+            op.drop_column(table, name)

@@ -129,7 +129,11 @@ async def running_server(settings: Settings, **uvicorn_options: Any) -> AsyncIte
                 task.result()
                 raise RuntimeError("the server stopped before it started")
             await asyncio.sleep(0.01)
-        async with aiohttp.ClientSession() as http:
+        # uvicorn closes a keep-alive connection idle for 5 s (timeout_keep_alive); a client
+        # that reuses one at that moment gets a reset. On a busy machine a pooled connection
+        # can idle that long between two requests of a test, so the client lets go first.
+        connector = aiohttp.TCPConnector(keepalive_timeout=1.0)
+        async with aiohttp.ClientSession(connector=connector) as http:
             yield Api(url=f"http://127.0.0.1:{port}", http=http, app=app)
     finally:
         server.should_exit = True

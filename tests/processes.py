@@ -208,7 +208,11 @@ async def attached_log(server: ServerProcess) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def client(server: ServerProcess) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+    # Lets pooled connections go before uvicorn's 5 s keep-alive closes them (harness.py).
+    connector = aiohttp.TCPConnector(keepalive_timeout=1.0)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+    ) as http:
         yield Client(server.url, http)
 
 

@@ -18,12 +18,15 @@ MAX_KEY = 200  # characters, as the column holds
 LOCK_SPACE = 7_401
 
 
-async def recent_hits(session: AsyncSession, *, key: str, now: float) -> list[float]:
+async def recent_hits(
+    session: AsyncSession, *, key: str, now: float, lock: bool = True
+) -> list[float]:
     """When each hit of `key` that still counts stops counting, soonest first. On
-    PostgreSQL the key is locked until the transaction ends first, so that two
-    processes counting the same key take turns between counting and adding."""
+    PostgreSQL the key is locked until the transaction ends first (unless `lock` is
+    False: the caller makes its counters take turns), so that two processes counting
+    the same key take turns between counting and adding."""
     key = stored_key(key)
-    if session.get_bind().dialect.name == "postgresql":
+    if lock and session.get_bind().dialect.name == "postgresql":
         await session.execute(
             text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
             {"space": LOCK_SPACE, "key": key},

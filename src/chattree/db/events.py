@@ -41,20 +41,36 @@ async def record_event(
     message_id: int | None = None,
 ) -> None:
     """Writes one event in the caller's transaction; it is announced after commit."""
+    await record_events(session, user_id, [(kind, conversation_id, message_id)])
+
+
+# What an event is about: its kind, the conversation, and the message if any.
+About = tuple[EventKind, int, int | None]
+
+
+async def record_events(session: AsyncSession, user_id: int, events: Sequence[About]) -> None:
+    """Writes the user's events, in this order, with one statement (a prompt writes three
+    before its client may subscribe); they are announced after commit."""
     await _lock_users(session, [user_id])
-    event_id = await session.scalar(
+    now = utcnow()
+    ids = await session.scalars(
         insert(EventRow)
         .values(
-            user_id=user_id,
-            kind=kind.value,
-            conversation_id=conversation_id,
-            message_id=message_id,
-            created_at=utcnow(),
+            [
+                {
+                    "user_id": user_id,
+                    "kind": kind.value,
+                    "conversation_id": conversation_id,
+                    "message_id": message_id,
+                    "created_at": now,
+                }
+                for kind, conversation_id, message_id in events
+            ]
         )
         .returning(EventRow.id)
     )
-    assert event_id is not None
-    session.info.setdefault(RECORDED, []).append(Recorded(user_id, event_id))
+    found = session.info.setdefault(RECORDED, [])
+    found.extend(Recorded(user_id, event_id) for event_id in sorted(ids))
 
 
 async def record_message_events(

@@ -45,16 +45,18 @@ class SharedWindow:
         async with self.db.transaction() as session:
             await self.count(session, *keys)
 
-    async def count(self, session: AsyncSession, *keys: str) -> None:
+    async def count(self, session: AsyncSession, *keys: str, serialized: bool = False) -> None:
         """Counts one hit of each key inside the caller's unit of work, which must roll
-        back when this raises RateLimited."""
+        back when this raises RateLimited. `serialized`: every transaction counting these
+        keys holds one row lock first (the user's), so they take turns already and the
+        keys need no lock of their own."""
         now = self.clock()
         if now >= self._next_prune:
             # Keys that never come back (one-off client addresses) leave rows behind.
             self._next_prune = now + self.window
             await counters.prune(session, now=now)
         for key in keys:
-            expiries = await counters.recent_hits(session, key=key, now=now)
+            expiries = await counters.recent_hits(session, key=key, now=now, lock=not serialized)
             if len(expiries) >= self.limit:
                 retry_after = max(1, math.ceil(expiries[len(expiries) - self.limit] - now))
                 raise RateLimited(
@@ -84,4 +86,4 @@ class GenerationLimits:
                 f"{self.max_streams}; wait for one to end or cancel it",
                 retry_after=STREAMS_RETRY_AFTER,
             )
-        await self.prompts.count(session, f"prompts:user:{user_id}")
+        await self.prompts.count(session, f"prompts:user:{user_id}", serialized=True)

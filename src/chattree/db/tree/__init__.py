@@ -12,7 +12,14 @@ from chattree.db.tree.batches import (
     newest_of,
     roots_of,
 )
-from chattree.db.tree.owners import owned_by, owned_conversations, owned_message, owned_messages
+from chattree.db.tree.owners import (
+    Turn,
+    owned_by,
+    owned_conversations,
+    owned_message,
+    owned_messages,
+    owned_turn,
+)
 from chattree.db.tree.paths import context_window, path, path_statement, paths_of
 from chattree.db.tree.records import MessageRecord
 from chattree.db.tree.subtrees import (
@@ -25,6 +32,7 @@ from chattree.db.tree.subtrees import (
 __all__ = [
     "MessageRecord",
     "Newest",
+    "Turn",
     "branch_through",
     "child_counts",
     "children_of_each",
@@ -39,6 +47,7 @@ __all__ = [
     "owned_conversations",
     "owned_message",
     "owned_messages",
+    "owned_turn",
     "path",
     "path_statement",
     "paths_of",

@@ -3,10 +3,14 @@ never existed, and the check is part of the query that loads it."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from chattree.db.models import Conversation, Message
 from chattree.db.tree.records import MESSAGES, MessageRecord, record
@@ -21,6 +25,47 @@ def owned_by(user_id: int) -> ColumnElement[bool]:
 
 async def owned_message(session: AsyncSession, *, message_id: int, user_id: int) -> Message | None:
     return await session.scalar(select(Message).where(Message.id == message_id, owned_by(user_id)))
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What a new turn under `message` needs: the message, its conversation, and the
+    estimate of the conversation's root, the system prompt every request carries."""
+
+    message: Message
+    conversation: Conversation
+    root_estimate: int
+
+
+async def owned_turn(session: AsyncSession, *, message_id: int, user_id: int) -> Turn | None:
+    """The user's message with its conversation and root's estimate, in one statement: a
+    prompt reads them before its client may subscribe."""
+    found = await session.execute(turn_statement(), {"message_id": message_id, "user_id": user_id})
+    row = found.one_or_none()
+    if row is None:
+        return None
+    message, conversation, estimate = row
+    return Turn(message, conversation, estimate)
+
+
+@functools.cache
+def turn_statement() -> Select[Any]:
+    """The read of `owned_turn`, built once (building it costs more than running it),
+    with `message_id` and `user_id` bound at each execution."""
+    root = aliased(Message, name="root")
+    root_estimate = (
+        select(root.token_estimate)
+        .where(root.conversation_id == Message.conversation_id, root.parent_id.is_(None))
+        .scalar_subquery()
+    )
+    return (
+        select(Message, Conversation, root_estimate)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.id == bindparam("message_id", type_=Integer),
+            Conversation.user_id == bindparam("user_id", type_=Integer),
+        )
+    )
 
 
 async def owned_conversations(

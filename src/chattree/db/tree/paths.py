@@ -13,7 +13,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Integer, Select, bindparam, literal, select
+from sqlalchemy import CTE, ColumnElement, Integer, Select, bindparam, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -102,7 +102,14 @@ def context_window_statement() -> Select[Message]:
             parent.c.id == up.c.parent_id, parent.c.parent_id.is_not(None), total <= budget
         )
     )
-    return select(rows_of(up)).order_by(up.c.depth)
+    # The root joins the walk in the same statement, found by the index of roots.
+    conversation = select(MESSAGES.c.conversation_id).where(MESSAGES.c.id == message_id)
+    roots = select(*MESSAGES.c).where(
+        MESSAGES.c.conversation_id == conversation.scalar_subquery(),
+        MESSAGES.c.parent_id.is_(None),
+    )
+    window = union_all(select(*columns_of(up)), roots).subquery("window")
+    return select(aliased(Message, window)).order_by(window.c.depth)
 
 
 async def context_window(session: AsyncSession, *, message_id: int, budget: int) -> list[Message]:
@@ -113,17 +120,10 @@ async def context_window(session: AsyncSession, *, message_id: int, budget: int)
     The walk sums the estimates as it climbs and stops at the first message that would
     overflow, so it reads only what it returns. It stops below the root, which is added
     on its own, so the root is sent however long the branch is."""
-    walked = (
-        await session.scalars(
-            context_window_statement(), {"message_id": message_id, "budget": budget}
-        )
-    ).all()
-    if not walked:
-        return []
-    root_row = await session.scalar(
-        select(Message).where(
-            Message.conversation_id == walked[0].conversation_id, Message.parent_id.is_(None)
-        )
+    window = await session.scalars(
+        context_window_statement(), {"message_id": message_id, "budget": budget}
     )
-    assert root_row is not None, "every conversation has a root"
-    return [root_row, *walked]
+    found = list(window)
+    # Nothing, or the root alone: `message_id` is gone, or is the root, which the walk
+    # never starts from.
+    return found if len(found) > 1 else []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chattree.services.conversations.branches import Branches
 from chattree.services.conversations.controls import ModelControls
-from chattree.services.conversations.models import adopt_model, resolve_model
+from chattree.services.conversations.models import choose_model, resolve_model
 from chattree.services.conversations.owned import owned_conversation, owned_message
 from chattree.services.conversations.pages import (
     MAX_CURSOR,
@@ -30,8 +30,8 @@ __all__ = [
     "ModelControls",
     "Page",
     "PromptResult",
-    "adopt_model",
     "check_title",
+    "choose_model",
     "decode_cursor",
     "encode_cursor",
     "owned_conversation",

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from chattree.db.engine import Database
-from chattree.db.models import Conversation, Message
+from chattree.db.models import Conversation
 from chattree.errors import InvalidInput, UpstreamError
 from chattree.llm import ModelClient
 from chattree.services.text import check_text
@@ -36,29 +33,21 @@ async def resolve_model(client: ModelClient, settings: Settings, requested: str 
     return offered[0]
 
 
-async def missing_model(
-    db: Database, client: ModelClient, settings: Settings, *, user_id: int, message_id: int
-) -> str:
-    """The model for a conversation that has none yet: one started while the model
-    server could not be asked and DEFAULT_MODEL is unset stores "". "" when the
-    conversation has its model, or is not the caller's (the unit of work then says
-    NOT_FOUND), or the model server still cannot say.
-
-    This runs before the unit of work opens because it may wait on the model server,
-    and on SQLite an open write transaction holds the database's one write lock."""
-    async with db.reader() as session:
-        model = await session.scalar(
-            select(Conversation.model)
-            .join(Message, Message.conversation_id == Conversation.id)
-            .where(Message.id == message_id, Conversation.user_id == user_id)
-        )
-    if model != "":
-        return ""
-    return await resolve_model(client, settings, None)
+class ModelMissing(Exception):
+    """A unit of work found its conversation without a model: one started while the
+    model server could not be asked and DEFAULT_MODEL is unset stores "". The caller
+    leaves the transaction, asks the model server (never inside one: on SQLite an open
+    write transaction holds the database's one write lock) and runs the work again."""
 
 
-def adopt_model(conversation: Conversation, model: str) -> str:
-    """The conversation's model; one stored without a model takes `model` for good."""
+def choose_model(conversation: Conversation, override: str | None, fallback: str | None) -> str:
+    """The model of the next reply: `override` (one reply only), else the conversation's.
+    A conversation without one adopts `fallback` for good ("" while the model server
+    still cannot say), or raises ModelMissing when the caller has not asked yet."""
+    if override is not None:
+        return override
     if not conversation.model:
-        conversation.model = model
+        if fallback is None:
+            raise ModelMissing(conversation.id)
+        conversation.model = fallback
     return conversation.model

@@ -22,12 +22,28 @@ async def owned_final_message(
 ) -> Message:
     """The user's message, once it is no longer being generated."""
     message = await owned_message(session, message_id, user_id)
+    check_final(message, argument=argument)
+    return message
+
+
+def check_final(message: Message, *, argument: str) -> None:
     if message.status is Status.STREAMING:
         raise InvalidInput(
-            f"message {message_id} is still being generated; wait for it or cancel it",
+            f"message {message.id} is still being generated; wait for it or cancel it",
             argument=argument,
         )
-    return message
+
+
+async def owned_turn(
+    session: AsyncSession, message_id: int, user_id: int, *, argument: str
+) -> tree.Turn:
+    """The user's message a turn goes under, with its conversation, once the message is
+    no longer being generated."""
+    turn = await tree.owned_turn(session, message_id=message_id, user_id=user_id)
+    if turn is None:
+        raise NotFound(f"no message with id {message_id}")
+    check_final(turn.message, argument=argument)
+    return turn
 
 
 async def owned_conversation(

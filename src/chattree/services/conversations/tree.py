@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -10,17 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chattree.db import counters, tree, usage
 from chattree.db.engine import Database
 from chattree.db.estimate import estimate_tokens
-from chattree.db.events import record_event
+from chattree.db.events import About, record_event, record_events
 from chattree.db.models import Conversation, EventKind, Message, Role, Status, User
 from chattree.db.types import utcnow
 from chattree.errors import InvalidInput, NotFound
 from chattree.llm import ModelClient
 from chattree.services.conversations import controls, models, organise, pages
-from chattree.services.conversations.models import adopt_model
+from chattree.services.conversations.models import ModelMissing, choose_model
 from chattree.services.conversations.owned import (
     owned_conversation,
-    owned_final_message,
     owned_message,
+    owned_turn,
     read_message,
 )
 from chattree.services.conversations.turns import add_reply, add_turn
@@ -36,6 +38,16 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer clearly and accurately, say so when you are not "
     "sure, and use Markdown when it makes an answer easier to read."
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A reply stored STREAMING, about to be generated: the rows of its unit of work."""
+
+    conversation: Conversation
+    prompt: Message  # the user message it answers
+    reply: Message
+    model: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +129,10 @@ class Conversations:
             user_message, reply = await add_turn(
                 session, self.db, conversation, root, content, model
             )
-            await record_event(session, user.id, EventKind.CONVERSATION_CREATED, conversation.id)
-            await _record_created(session, user.id, user_message, reply)
-        self.generations.begin(message_id=reply.id, parent_id=user_message.id, model=model)
+            await _record_created(session, user.id, user_message, reply, started=True)
+        self.generations.begin(
+            message_id=reply.id, parent_id=user_message.id, model=model, conversation=conversation
+        )
         if title is None:
             self.generations.spawn(
                 write_title(
@@ -146,32 +159,64 @@ class Conversations:
         """A user message under `parent_id` and a reply to it, by `model` when given."""
         self._check_content(content, argument="content")
         override = await self.resolve_override(model)
-        missing_model = await self._missing_model(user_id=user_id, message_id=parent_id)
+        started = await self._needing_model(
+            functools.partial(
+                self._add_turn,
+                user_id=user_id,
+                parent_id=parent_id,
+                content=content,
+                override=override,
+            )
+        )
+        self._begin(started)
+        return await self._result(started.conversation, started.prompt, started.reply, wait=wait)
+
+    async def _add_turn(
+        self,
+        fallback: str | None,
+        *,
+        user_id: int,
+        parent_id: int,
+        content: str,
+        override: str | None,
+    ) -> Started:
         async with self.db.transaction() as session:
             await self.limits.admit(session, user_id=user_id)
-            parent = await owned_final_message(session, parent_id, user_id, argument="parentId")
+            turn = await owned_turn(session, parent_id, user_id, argument="parentId")
+            parent, conversation = turn.message, turn.conversation
             if parent.role is Role.USER:
                 raise InvalidInput(
                     "parentId must be a system or assistant message; to answer a user "
                     "message again use regenerate",
                     argument="parentId",
                 )
-            conversation = await session.get_one(Conversation, parent.conversation_id)
-            model = override or adopt_model(conversation, missing_model)
-            await self._check_fits(session, conversation, parent, content, model)
+            model = choose_model(conversation, override, fallback)
+            budget = self.windows.now(conversation, model=model).budget
+            check_prompt(content, root_estimate=turn.root_estimate, budget=budget)
             user_message, reply = await add_turn(
                 session, self.db, conversation, parent, content, model
             )
             await _record_created(session, user_id, user_message, reply, moved=True)
-        self.generations.begin(message_id=reply.id, parent_id=user_message.id, model=model)
-        return await self._result(conversation, user_message, reply, wait=wait)
+        return Started(conversation, user_message, reply, model)
 
     async def regenerate(
         self, *, user_id: int, message_id: int, wait: bool, model: str | None = None
     ) -> Message:
         """Another reply to the same user message, by `model` when given: a sibling."""
         override = await self.resolve_override(model)
-        missing_model = await self._missing_model(user_id=user_id, message_id=message_id)
+        started = await self._needing_model(
+            functools.partial(
+                self._add_sibling, user_id=user_id, message_id=message_id, override=override
+            )
+        )
+        self._begin(started)
+        if wait:
+            await self.generations.wait(started.reply.id)
+        return await read_message(self.db, started.reply.id)
+
+    async def _add_sibling(
+        self, fallback: str | None, *, user_id: int, message_id: int, override: str | None
+    ) -> Started:
         async with self.db.transaction() as session:
             await self.limits.admit(session, user_id=user_id)
             message = await owned_message(session, message_id, user_id)
@@ -184,13 +229,26 @@ class Conversations:
                 assert message.parent_id is not None
                 prompt = await session.get_one(Message, message.parent_id)
             conversation = await session.get_one(Conversation, message.conversation_id)
-            model = override or adopt_model(conversation, missing_model)
+            model = choose_model(conversation, override, fallback)
             reply = await add_reply(session, self.db, conversation, prompt, model)
             await _record_created(session, user_id, reply, moved=True)
-        self.generations.begin(message_id=reply.id, parent_id=prompt.id, model=model)
-        if wait:
-            await self.generations.wait(reply.id)
-        return await read_message(self.db, reply.id)
+        return Started(conversation, prompt, reply, model)
+
+    async def _needing_model(self, unit: Callable[[str | None], Awaitable[Started]]) -> Started:
+        """Runs a unit of work that needs its conversation's model, and once more with the
+        model the server offers when the conversation has none yet (ModelMissing)."""
+        try:
+            return await unit(None)
+        except ModelMissing:
+            return await unit(await self.resolve_model(None))
+
+    def _begin(self, started: Started) -> None:
+        self.generations.begin(
+            message_id=started.reply.id,
+            parent_id=started.prompt.id,
+            model=started.model,
+            conversation=started.conversation,
+        )
 
     async def select_branch(self, *, user_id: int, message_id: int) -> Conversation:
         async with self.db.transaction() as session:
@@ -260,11 +318,6 @@ class Conversations:
             self.db, user_id=user_id, first=first, after=after, archived=archived
         )
 
-    async def _missing_model(self, *, user_id: int, message_id: int) -> str:
-        return await models.missing_model(
-            self.db, self.client, self.settings, user_id=user_id, message_id=message_id
-        )
-
     async def resolve_model(self, requested: str | None) -> str:
         return await models.resolve_model(self.client, self.settings, requested)
 
@@ -288,23 +341,6 @@ class Conversations:
             raise NotFound(f"conversation {conversation.id} was deleted")
         return PromptResult(stored, user_message, ended)
 
-    async def _check_fits(
-        self,
-        session: AsyncSession,
-        conversation: Conversation,
-        parent: Message,
-        content: str,
-        model: str,
-    ) -> None:
-        """BAD_USER_INPUT, before anything is stored, for a message that cannot fit the
-        model's context window beside the conversation's system prompt."""
-        root_estimate = parent.token_estimate
-        if parent.parent_id is not None:
-            roots = await tree.roots_of(session, [parent.conversation_id])
-            root_estimate = roots[parent.conversation_id].token_estimate
-        budget = self.windows.now(conversation, model=model).budget
-        check_prompt(content, root_estimate=root_estimate, budget=budget)
-
     def _check_content(self, text: str, *, argument: str, allow_empty: bool = False) -> None:
         check_text(
             text,
@@ -315,13 +351,19 @@ class Conversations:
 
 
 async def _record_created(
-    session: AsyncSession, user_id: int, *created: Message, moved: bool = False
+    session: AsyncSession,
+    user_id: int,
+    *created: Message,
+    moved: bool = False,
+    started: bool = False,
 ) -> None:
-    """Events of new messages; `moved`: they also moved the current message."""
-    for message in created:
-        await record_event(
-            session, user_id, EventKind.MESSAGE_CREATED, message.conversation_id, message.id
-        )
+    """Events of new messages; `moved`: they also moved the current message; `started`:
+    they began their conversation."""
+    conversation_id = created[0].conversation_id
+    events: list[About] = []
+    if started:
+        events.append((EventKind.CONVERSATION_CREATED, conversation_id, None))
+    events.extend((EventKind.MESSAGE_CREATED, conversation_id, message.id) for message in created)
     if moved:
-        conversation_id = created[0].conversation_id
-        await record_event(session, user_id, EventKind.CONVERSATION_UPDATED, conversation_id)
+        events.append((EventKind.CONVERSATION_UPDATED, conversation_id, None))
+    await record_events(session, user_id, events)

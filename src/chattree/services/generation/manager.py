@@ -18,7 +18,7 @@ from chattree import logs
 from chattree.broker import Broker, Event, Notice, NoticeKind
 from chattree.db import tree
 from chattree.db.engine import Database
-from chattree.db.models import Message, Status
+from chattree.db.models import Conversation, Message, Status
 from chattree.errors import InvalidInput, NotFound, UpstreamError
 from chattree.llm import ModelClient
 from chattree.metrics import Metrics
@@ -100,15 +100,23 @@ class GenerationManager:
     # Starting and following replies
 
     def begin(
-        self, *, message_id: int, parent_id: int, model: str, resume: Snapshot | None = None
+        self,
+        *,
+        message_id: int,
+        parent_id: int,
+        model: str,
+        resume: Snapshot | None = None,
+        conversation: Conversation | None = None,
     ) -> None:
         """Starts generating the STREAMING message `message_id` as a reply to `parent_id`;
         with `resume` (its row as it was stored), continues the text the row holds: the
         events then go on from the row's number, and the first one a subscriber gets
-        carries the whole text."""
+        carries the whole text. `conversation`: the row as the unit of work that stored
+        the reply left it, which spares the reply reading it again."""
         reply = Reply(message_id=message_id, broker=self.broker, resume=resume)
         self.replies[message_id] = reply
-        job = Job(message_id, parent_id, model, resume.content if resume is not None else None)
+        prefix = resume.content if resume is not None else None
+        job = Job(message_id, parent_id, model, prefix, conversation)
         reply.task = asyncio.create_task(self._run(reply, job), name=f"reply-{message_id}")
 
     async def wait(self, message_id: int) -> None:

@@ -27,6 +27,8 @@ class Job:
     parent_id: int  # the user message the reply answers
     model: str
     prefix: str | None = None  # a continued reply: its text so far
+    # Its conversation as the unit of work that stored the reply committed it.
+    conversation: Conversation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +40,7 @@ class Request:
 
 async def prepare(db: Database, windows: Windows, job: Job) -> Request:
     """The request for `job`: the branch fitted to the conversation's context window."""
-    async with db.reader() as session:
-        reply = await session.get(Message, job.message_id)
-        if reply is None:
-            raise NotFound(f"message {job.message_id} was deleted")
-        conversation = await session.get_one(Conversation, reply.conversation_id)
+    conversation = job.conversation or await conversation_of(db, job.message_id)
     # Outside the session: the model server may take a moment to say its window.
     budget = (await windows.of(conversation, model=job.model)).budget
     prefix = None
@@ -61,3 +59,11 @@ async def prepare(db: Database, windows: Windows, job: Job) -> Request:
         messages.append(prefix)
         estimate += estimate_tokens(prefix.content)
     return Request(messages, sampling(conversation), estimate)
+
+
+async def conversation_of(db: Database, message_id: int) -> Conversation:
+    async with db.reader() as session:
+        reply = await session.get(Message, message_id)
+        if reply is None:
+            raise NotFound(f"message {message_id} was deleted")
+        return await session.get_one(Conversation, reply.conversation_id)

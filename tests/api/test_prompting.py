@@ -205,6 +205,45 @@ async def test_a_prompt_without_wait_returns_the_reply_streaming(
     assert (done["status"], done["content"]) == ("COMPLETE", "one two three four")
 
 
+LEAN_PROMPT = """
+mutation($parent: ID!, $c: String!) {
+  prompt(parentId: $parent, content: $c) { assistantMessage { id } }
+}
+"""
+# What the server's upkeep may run meanwhile: heartbeats, the sweep of stale replies, the
+# context size stored while the model is asked, the event pruner; and SQLite's BEGINs.
+UPKEEP = ("BEGIN", "UPDATE messages SET heartbeat_at", "UPDATE messages SET context_message_count")
+
+
+def prompt_statement(sql: str) -> bool:
+    return not sql.startswith(UPKEEP) and "heartbeat_at <" not in sql and "FROM events" not in sql
+
+
+async def test_a_prompt_reaches_the_model_in_a_handful_of_statements(
+    api: Api, alice: str, fake_model: FakeModelServer
+) -> None:
+    """Everything between a prompt and the model being asked is on the way to the first
+    token: the caller's row, the limits, one read of the parent with its conversation
+    and root, the rows and their events (one statement for all three), one read of what
+    fits the context window."""
+    start = await create(api, alice)
+    gate = Gate()
+    fake_model.replies["Hold on"] = Reply(content="Held.", gate=gate)
+    streams = fake_model.streams_started
+    async with api.counting_statements() as seen:
+        await api.ok(
+            LEAN_PROMPT, {"parent": start["assistantMessage"]["id"], "c": "Hold on"}, token=alice
+        )
+        await fake_model.wait_for_streams(streams + 1)
+    gate.open()
+    statements = [sql for sql in seen if prompt_statement(sql)]
+    assert len(statements) <= 11, "\n".join(statements)
+    assert len([sql for sql in statements if sql.startswith("INSERT INTO events")]) == 1
+    # No read of the model on its own, no lock of the prompt limit's key under the user's.
+    assert not [sql for sql in statements if sql.startswith("SELECT conversations.model")]
+    assert not [sql for sql in statements if "advisory" in sql]
+
+
 # Which parents are allowed
 
 

@@ -78,21 +78,22 @@ class Round:
 
 async def stream_round(
     stages: Sequence[Stage],
-    root_id: int,
+    roots: Sequence[int],
     *,
     generations: int,
     per_generation: int,
     tokens: int,
     rate: float = RATE,
 ) -> Round:
-    """Runs `generations` gated replies on each of `stages` (servers of one database),
-    with `per_generation` subscribers each, every one on its own connection to the
-    server that generates it, and checks what each subscriber got."""
+    """Runs `generations` gated replies on each of `stages` (servers of one database, or
+    users of one server), under the root of the same place in `roots`, with
+    `per_generation` subscribers each, every one on its own connection to the server
+    that generates it, and checks what each subscriber got."""
     model = stages[0].model
     await model.configure(tokens=tokens, rate=rate, gated=True)
     async with AsyncExitStack() as stack:
         received: list[Received] = []
-        for st in stages:
+        for st, root_id in zip(stages, roots, strict=True):
             clients = await stack.enter_async_context(subscribers(st, generations * per_generation))
             replies = await prompts(st, root_id, generations)
             for g, reply in enumerate(replies):
@@ -102,7 +103,7 @@ async def stream_round(
             for one in received:  # each opens with its snapshot: nothing generated yet
                 await one.opened.wait()
         await model.until_held(generations * len(stages), within=HELD_WITHIN)
-        pids = [pid_of(st.server) for st in stages]
+        pids = list(dict.fromkeys(pid_of(st.server) for st in stages))  # each server once
         before = [cpu_seconds(pid) for pid in [*pids, model.pid]]
         client_before = time.process_time()
         start = time.perf_counter()
@@ -135,7 +136,7 @@ async def latency_rounds(
             try:
                 done = await stream_round(
                     [st],
-                    root_id,
+                    [root_id],
                     generations=1 if fan_out else count,
                     per_generation=count if fan_out else 1,
                     tokens=tokens,

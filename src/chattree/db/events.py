@@ -10,6 +10,7 @@ record their events last in the transaction, so the lock is held for an instant.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,37 +74,45 @@ async def record_events(session: AsyncSession, user_id: int, events: Sequence[Ab
     found.extend(Recorded(user_id, event_id) for event_id in sorted(ids))
 
 
-async def record_message_events(
-    session: AsyncSession, kind: EventKind, message_ids: Sequence[int]
-) -> None:
-    """One event per message still there, for writers that know only message ids (the
-    end of a reply, the sweep)."""
-    if not message_ids:
-        return
-    owners = await session.execute(
-        select(Message.id, Message.conversation_id, Conversation.user_id)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Message.id.in_(message_ids))
-        .order_by(Conversation.user_id, Message.id)
-    )
-    for message_id, conversation_id, user_id in owners.all():
-        await record_event(session, user_id, kind, conversation_id, message_id)
+@dataclass(frozen=True, slots=True)
+class Owned:
+    """Whose a message is: what its events need."""
+
+    message_id: int
+    conversation_id: int
+    user_id: int
 
 
-async def lock_owners(session: AsyncSession, message_ids: Sequence[int]) -> None:
+async def lock_owners(session: AsyncSession, message_ids: Sequence[int]) -> list[Owned]:
     """Locks the rows of the users owning these messages, before the messages' own: the
-    order every writer of a user's events and usage sums keeps, so none deadlocks."""
+    order every writer of a user's events and usage sums keeps, so none deadlocks. Says
+    whose each message is, for the events of the writer that follows."""
     if not message_ids:
-        return
-    owners = await session.scalars(
-        select(User.id)
-        .join(Conversation, Conversation.user_id == User.id)
-        .join(Message, Message.conversation_id == Conversation.id)
+        return []
+    rows = await session.execute(
+        select(Message.id, Message.conversation_id, User.id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .join(User, User.id == Conversation.user_id)
         .where(Message.id.in_(message_ids))
-        .order_by(User.id)
+        .order_by(User.id, Message.id)
         .with_for_update(key_share=True, of=User)
     )
-    locked_users(session).update(owners)
+    owned = [
+        Owned(message_id, conversation_id, user_id) for message_id, conversation_id, user_id in rows
+    ]
+    locked_users(session).update(one.user_id for one in owned)
+    return owned
+
+
+async def record_message_events(
+    session: AsyncSession, kind: EventKind, owned: Sequence[Owned]
+) -> None:
+    """One event per message, for writers that know only message ids (the end of a
+    reply, the sweep) and locked their owners first (`lock_owners`)."""
+    for user_id, group in itertools.groupby(owned, key=lambda one: one.user_id):
+        await record_events(
+            session, user_id, [(kind, one.conversation_id, one.message_id) for one in group]
+        )
 
 
 async def _lock_users(session: AsyncSession, user_ids: Sequence[int]) -> None:

@@ -94,7 +94,7 @@ async def store_end(db: Database, text: Text, outcome: Outcome) -> bool:
         )
     async with db.transaction() as session:
         # The owner's row first, as every writer of its sums and its events takes it.
-        await lock_owners(session, [text.message_id])
+        owned = await lock_owners(session, [text.message_id])
         conversation_id = await session.scalar(
             update(Message)
             .where(Message.id == text.message_id, Message.status == Status.STREAMING)
@@ -111,7 +111,7 @@ async def store_end(db: Database, text: Text, outcome: Outcome) -> bool:
                 completion_tokens=reported.completion_tokens,
                 ratio=usage.calibrated(reported.prompt_tokens, outcome.estimate),
             )
-        await record_message_events(session, EventKind.MESSAGE_UPDATED, [text.message_id])
+        await record_message_events(session, EventKind.MESSAGE_UPDATED, owned)
     return True
 
 
@@ -153,7 +153,7 @@ async def end(
 ) -> list[tuple[int, int]]:
     """Ends the rows still STREAMING, keeping their flushed text: (id, final seq) each."""
     async with db.transaction() as session:
-        await lock_owners(session, ids)
+        owned = await lock_owners(session, ids)
         ended = await session.execute(
             update(Message)
             .where(Message.id.in_(ids), Message.status == Status.STREAMING)
@@ -161,5 +161,8 @@ async def end(
             .returning(Message.id, Message.seq)
         )
         found = [(message_id, seq) for message_id, seq in ended]
-        await record_message_events(session, EventKind.MESSAGE_UPDATED, [id for id, _ in found])
+        still = {message_id for message_id, _ in found}
+        await record_message_events(
+            session, EventKind.MESSAGE_UPDATED, [one for one in owned if one.message_id in still]
+        )
         return found

@@ -103,7 +103,8 @@ def context_window_statement() -> Select[Message]:
         )
     )
     # The root joins the walk in the same statement, found by the index of roots.
-    conversation = select(MESSAGES.c.conversation_id).where(MESSAGES.c.id == message_id)
+    prompt = MESSAGES.alias("prompt")
+    conversation = select(prompt.c.conversation_id).where(prompt.c.id == message_id)
     roots = select(*MESSAGES.c).where(
         MESSAGES.c.conversation_id == conversation.scalar_subquery(),
         MESSAGES.c.parent_id.is_(None),

@@ -207,6 +207,7 @@ async def test_a_continued_reply_reaches_a_late_subscriber_on_another_process_wh
 
 
 @on_postgres
+@pytest.mark.empty_database
 async def test_processes_starting_together_on_a_fresh_database_migrate_in_turn(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -223,6 +224,7 @@ async def test_processes_starting_together_on_a_fresh_database_migrate_in_turn(
     assert await schema_version(server_env["DB_URL"]) is not None
 
 
+@pytest.mark.empty_database
 async def test_migrate_twice_is_a_no_op_the_second_time(server_env: dict[str, str]) -> None:
     first = await migrate(server_env)
     assert first.returncode == 0, first.stderr

@@ -97,6 +97,7 @@ async def test_a_new_sqlite_database_fails_migrations_and_is_not_created(
     assert not database.exists() and not database.parent.exists()
 
 
+@pytest.mark.empty_database
 async def test_an_unmigrated_database_fails_until_migrated(
     db_url: str, fake_model: FakeModelServer
 ) -> None:

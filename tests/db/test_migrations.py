@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command as alembic_command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -19,6 +20,9 @@ from chattree.db.migrate import alembic_config, upgrade
 from chattree.db.models import Base
 from chattree.db.search import excluded_from_models
 from chattree.settings import Settings
+
+# Each test builds the schema itself, from nothing or from an older revision.
+pytestmark = pytest.mark.empty_database
 
 ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC = Path(sys.executable).parent / "alembic"

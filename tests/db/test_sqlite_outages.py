@@ -79,21 +79,40 @@ async def test_a_read_only_database_file_refuses_writes_and_keeps_serving_reads(
 
 @contextmanager
 def no_room_to_grow(api: Api) -> Iterator[None]:
-    """Every connection may use only the pages the database has now: SQLITE_FULL."""
-    engine = api.services.db.engine.sync_engine
+    """Inside the block, each connection the server takes from its pool may use only the
+    pages the database has then: SQLITE_FULL. The next time one is taken after the block,
+    it gets its own limit back.
 
-    def limit(dbapi_connection: Any, _record: Any) -> None:
+    Set at checkout, not by replacing the pool's connections: `engine.dispose()` on the
+    running server closes the idle connections one by one, awaiting each, and a
+    connection its background work (heartbeats, flushes) checks out meanwhile goes back
+    to the discarded pool afterwards, where nothing closes it; the garbage collector then
+    finds it unclosed (ResourceWarning) in whichever later test it runs during."""
+    pool = api.services.db.engine.sync_engine.pool
+    limiting = True
+
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA page_count")
-        (pages,) = cursor.fetchone()
-        cursor.execute(f"PRAGMA max_page_count = {pages}")
-        cursor.close()
+        try:
+            if limiting:
+                if "max_page_count" not in record.info:
+                    cursor.execute("PRAGMA max_page_count")
+                    (record.info["max_page_count"],) = cursor.fetchone()
+                cursor.execute("PRAGMA page_count")
+                (pages,) = cursor.fetchone()
+                cursor.execute(f"PRAGMA max_page_count = {pages}")
+            elif (own := record.info.pop("max_page_count", None)) is not None:
+                cursor.execute(f"PRAGMA max_page_count = {own}")
+        finally:
+            cursor.close()
 
-    event.listen(engine, "connect", limit)
+    # Stays for the rest of the server's life, to give the limited connections back
+    # their room.
+    event.listen(pool, "checkout", on_checkout)
     try:
         yield
     finally:
-        event.remove(engine, "connect", limit)
+        limiting = False
 
 
 async def test_a_full_database_refuses_writes_and_keeps_serving_reads(api: Api, alice: str) -> None:
@@ -103,11 +122,9 @@ async def test_a_full_database_refuses_writes_and_keeps_serving_reads(api: Api, 
     # Far more than the free space of any page, so the insert must add pages.
     prompt = {"parent": created["assistantMessage"]["id"], "c": "x" * 50_000}
     with no_room_to_grow(api):
-        await api.services.db.engine.dispose()  # new connections, with the limit
         assert_clear(await api.fails(PROMPT, prompt, token=alice), failures.FULL)
         assert await api.ok(READ, conversation, token=alice) == before
     # Once there is room again, the same write goes through.
-    await api.services.db.engine.dispose()
     reply = (await api.ok(PROMPT, prompt, token=alice))["prompt"]["assistantMessage"]
     assert reply["content"] == "Echo: " + "x" * 50_000
     after = await api.ok(READ, conversation, token=alice)

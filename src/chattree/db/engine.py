@@ -90,6 +90,9 @@ class Database:
                 yield session
 
     async def dispose(self) -> None:
+        """Closes the pool's connections; only once nothing uses the engine any more. A
+        connection checked out while this runs (it awaits each close) is returned to the
+        discarded pool afterwards, where nothing closes it."""
         await self.engine.dispose()
 
 

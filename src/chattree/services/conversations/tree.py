@@ -7,12 +7,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from chattree.db import counters, tree, usage
 from chattree.db.engine import Database
 from chattree.db.estimate import estimate_tokens
-from chattree.db.events import About, record_event, record_events
+from chattree.db.events import record_event
 from chattree.db.models import Conversation, EventKind, Message, Role, Status, User
 from chattree.db.types import utcnow
 from chattree.errors import InvalidInput, NotFound
@@ -25,7 +24,7 @@ from chattree.services.conversations.owned import (
     owned_turn,
     read_message,
 )
-from chattree.services.conversations.turns import add_reply, add_turn
+from chattree.services.conversations.turns import Started, add_reply, add_turn, record_created
 from chattree.services.generation import GenerationManager
 from chattree.services.generation.context import check_prompt
 from chattree.services.generation.settings import Change, check_change, sampling
@@ -38,16 +37,6 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer clearly and accurately, say so when you are not "
     "sure, and use Markdown when it makes an answer easier to read."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    """A reply stored STREAMING, about to be generated: the rows of its unit of work."""
-
-    conversation: Conversation
-    prompt: Message  # the user message it answers
-    reply: Message
-    model: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +118,7 @@ class Conversations:
             user_message, reply = await add_turn(
                 session, self.db, conversation, root, content, model
             )
-            await _record_created(session, user.id, user_message, reply, started=True)
+            await record_created(session, user.id, user_message, reply, started=True)
         self.generations.begin(
             message_id=reply.id, parent_id=user_message.id, model=model, conversation=conversation
         )
@@ -196,7 +185,7 @@ class Conversations:
             user_message, reply = await add_turn(
                 session, self.db, conversation, parent, content, model
             )
-            await _record_created(session, user_id, user_message, reply, moved=True)
+            await record_created(session, user_id, user_message, reply, moved=True)
         return Started(conversation, user_message, reply, model)
 
     async def regenerate(
@@ -231,7 +220,7 @@ class Conversations:
             conversation = await session.get_one(Conversation, message.conversation_id)
             model = choose_model(conversation, override, fallback)
             reply = await add_reply(session, self.db, conversation, prompt, model)
-            await _record_created(session, user_id, reply, moved=True)
+            await record_created(session, user_id, reply, moved=True)
         return Started(conversation, prompt, reply, model)
 
     async def _needing_model(self, unit: Callable[[str | None], Awaitable[Started]]) -> Started:
@@ -348,22 +337,3 @@ class Conversations:
             max_length=self.settings.max_message_length,
             allow_empty=allow_empty,
         )
-
-
-async def _record_created(
-    session: AsyncSession,
-    user_id: int,
-    *created: Message,
-    moved: bool = False,
-    started: bool = False,
-) -> None:
-    """Events of new messages; `moved`: they also moved the current message; `started`:
-    they began their conversation."""
-    conversation_id = created[0].conversation_id
-    events: list[About] = []
-    if started:
-        events.append((EventKind.CONVERSATION_CREATED, conversation_id, None))
-    events.extend((EventKind.MESSAGE_CREATED, conversation_id, message.id) for message in created)
-    if moved:
-        events.append((EventKind.CONVERSATION_UPDATED, conversation_id, None))
-    await record_events(session, user_id, events)

@@ -1,13 +1,27 @@
-"""The rows a turn adds to the tree: the user's message and the STREAMING reply."""
+"""The rows a turn adds to the tree, the user's message and the STREAMING reply, and the
+events that announce them."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chattree.db.engine import Database
-from chattree.db.models import Conversation, Message, Role, Status
+from chattree.db.events import About, record_events
+from chattree.db.models import Conversation, EventKind, Message, Role, Status
 from chattree.db.types import utcnow
 from chattree.services.generation import rows
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A reply stored STREAMING, about to be generated: the rows of its unit of work."""
+
+    conversation: Conversation
+    prompt: Message  # the user message it answers
+    reply: Message
+    model: str
 
 
 async def add_turn(
@@ -55,3 +69,22 @@ async def add_reply(
     conversation.current_message_id = reply.id
     conversation.updated_at = reply.created_at
     return reply
+
+
+async def record_created(
+    session: AsyncSession,
+    user_id: int,
+    *created: Message,
+    moved: bool = False,
+    started: bool = False,
+) -> None:
+    """Events of new messages; `moved`: they also moved the current message; `started`:
+    they began their conversation."""
+    conversation_id = created[0].conversation_id
+    events: list[About] = []
+    if started:
+        events.append((EventKind.CONVERSATION_CREATED, conversation_id, None))
+    events.extend((EventKind.MESSAGE_CREATED, conversation_id, message.id) for message in created)
+    if moved:
+        events.append((EventKind.CONVERSATION_UPDATED, conversation_id, None))
+    await record_events(session, user_id, events)

@@ -16,6 +16,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from chattree.app import Companion, create_app
+from chattree.collector import tune_for_serving
 from chattree.settings import Settings
 
 log = logging.getLogger("chattree")
@@ -127,6 +128,7 @@ def run(settings: Settings, *, companions: Sequence[Companion]) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
         **websocket_options(settings),
     )
+    tune_for_serving()
     Server(config, app).run()
 
 

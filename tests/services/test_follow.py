@@ -114,3 +114,32 @@ async def test_a_quiet_reply_is_checked_from_the_row_without_asking_for_flushes(
     assert len(manager.flushed_answers) == 1
     manager.broker.dispatch(Event(1, 3, "c", status="COMPLETE", done=True))
     assert [event.delta async for event in stream] == ["c"]
+
+
+async def test_a_subscriber_behind_gets_what_queued_meanwhile_as_one_event() -> None:
+    manager = Manager(Row("ab", 2))
+    stream = follow(manager, 1)  # type: ignore[arg-type]
+    assert (await anext(stream)).delta == "ab"
+    for seq, text in [(3, "c"), (4, "d"), (5, "e")]:
+        manager.broker.dispatch(Event(1, seq, text, reasoning_delta=text.upper()))
+    event = await anext(stream)
+    assert (event.seq, event.delta, event.reasoning_delta) == (5, "cde", "CDE")
+    # The final event is folded in too, and then the stream ends.
+    manager.broker.dispatch(Event(1, 6, "f"))
+    manager.broker.dispatch(Event(1, 7, status="COMPLETE", done=True))
+    last = await anext(stream)
+    assert (last.seq, last.delta, last.status, last.done) == (7, "f", "COMPLETE", True)
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+
+
+async def test_folding_stops_at_an_item_that_does_not_follow_on() -> None:
+    manager = Manager(Row("ab", 2))
+    stream = follow(manager, 1)  # type: ignore[arg-type]
+    assert (await anext(stream)).delta == "ab"
+    manager.broker.dispatch(Event(1, 3, "c"))
+    manager.broker.dispatch(Event(1, 5, "e"))  # 4 went missing: the row must say what it was
+    manager.row = Row("abcde", 5, Status.COMPLETE)
+    assert (await anext(stream)).delta == "c"
+    last = await anext(stream)
+    assert (last.delta, last.done) == ("de", True)

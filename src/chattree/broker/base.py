@@ -86,6 +86,13 @@ class Subscription:
     async def get(self) -> Item | Resync:
         return await self._queue.get()
 
+    def get_ready(self) -> Item | Resync | None:
+        """The next queued item, or None when nothing is queued yet."""
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
     def close(self) -> None:
         self.broker.unsubscribe(self)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from chattree.broker import RESYNC, Event, Item, Notice, NoticeKind, Resync, Subscription
 from chattree.db.models import Message, Status
@@ -59,8 +60,9 @@ async def _follow(manager: GenerationManager, message_id: int) -> AsyncIterator[
                 if item.seq <= client.seq and not item.done:
                     continue  # already covered by the snapshot
                 if item.seq == client.seq + 1:
-                    yield client.forward(item)
-                    if item.done:
+                    event = absorb_ready(item, subscription, early)
+                    yield client.forward(event)
+                    if event.done:
                         return
                     continue
             # Missed events (queue overflow, a lost notification, text too large for the
@@ -71,6 +73,34 @@ async def _follow(manager: GenerationManager, message_id: int) -> AsyncIterator[
                 if snap.final:
                     return
             # Otherwise the row is still behind what the client has: wait for more.
+
+
+def absorb_ready(
+    event: Event, subscription: Subscription, early: deque[Item | Resync]
+) -> Event:
+    """`event` with the consecutive events already queued behind it folded in.
+
+    A subscriber that falls behind (a busy process, a slow socket) then sends one
+    message for what arrived meanwhile instead of one per event, so its cost per
+    token falls as the load rises, and it catches up instead of queueing more. The
+    first item that does not follow on is put back, to be handled as usual.
+    """
+    deltas: list[str] = [event.delta]
+    reasoning: list[str] = [event.reasoning_delta]
+    last = event
+    while not last.done:
+        item = early.popleft() if early else subscription.get_ready()
+        if item is None:
+            break
+        if not isinstance(item, Event) or item.resync or item.seq != last.seq + 1:
+            early.appendleft(item)
+            break
+        deltas.append(item.delta)
+        reasoning.append(item.reasoning_delta)
+        last = item
+    if last is event:
+        return event
+    return replace(last, delta="".join(deltas), reasoning_delta="".join(reasoning))
 
 
 class Client:

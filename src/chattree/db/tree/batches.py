@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,8 +32,8 @@ async def children_of_each(
         select(*MESSAGES.c).where(MESSAGES.c.parent_id.in_(ids)).order_by(MESSAGES.c.id)
     )
     found: dict[int, list[MessageRecord]] = {i: [] for i in ids}
-    for row in rows:
-        found[row.parent_id].append(record(row))
+    for message in map(record, rows):
+        found[cast(int, message.parent_id)].append(message)
     return found
 
 
@@ -53,7 +54,7 @@ async def roots_of(
             MESSAGES.c.conversation_id.in_(conversation_ids), MESSAGES.c.parent_id.is_(None)
         )
     )
-    return {row.conversation_id: record(row) for row in rows}
+    return {message.conversation_id: message for message in map(record, rows)}
 
 
 async def message_counts(session: AsyncSession, conversation_ids: Sequence[int]) -> dict[int, int]:
@@ -67,14 +68,16 @@ async def message_counts(session: AsyncSession, conversation_ids: Sequence[int])
 
 async def messages_of(
     session: AsyncSession, conversation_ids: Sequence[int]
-) -> dict[int, list[Message]]:
+) -> dict[int, list[MessageRecord]]:
     """Every message of each conversation, oldest first."""
-    rows = await session.scalars(
-        select(Message).where(Message.conversation_id.in_(conversation_ids)).order_by(Message.id)
+    rows = await session.execute(
+        select(*MESSAGES.c)
+        .where(MESSAGES.c.conversation_id.in_(conversation_ids))
+        .order_by(MESSAGES.c.id)
     )
-    found: dict[int, list[Message]] = {i: [] for i in conversation_ids}
-    for row in rows:
-        found[row.conversation_id].append(row)
+    found: dict[int, list[MessageRecord]] = {i: [] for i in conversation_ids}
+    for message in map(record, rows):
+        found[message.conversation_id].append(message)
     return found
 
 

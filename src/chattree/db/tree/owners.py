@@ -83,4 +83,4 @@ async def owned_messages(
     rows = await session.execute(
         select(*MESSAGES.c).where(MESSAGES.c.id.in_(ids), owned_by(user_id))
     )
-    return {row.id: record(row) for row in rows}
+    return {message.id: message for message in map(record, rows)}

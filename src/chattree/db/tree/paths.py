@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from chattree.db.models import Message
-from chattree.db.tree.records import MESSAGES, MessageRecord, columns_of, record
+from chattree.db.tree.records import MESSAGES, MessageRecord, columns_of, started
 
 
 def walk_up(starts: ColumnElement[bool], *, last: int | ColumnElement[int] | None = None) -> CTE:
@@ -63,8 +63,8 @@ async def paths_of(
         parameters["last"] = last
     rows = await session.execute(paths_statement(limited=last is not None), parameters)
     found: dict[int, list[MessageRecord]] = {end: [] for end in ends}
-    for row in rows:
-        found[row.start].append(record(row))
+    for start, message in started(rows):
+        found[start].append(message)
     return found
 
 

@@ -8,9 +8,9 @@ have the same attributes, so code that reads messages takes either.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import CTE, ColumnElement
 
@@ -59,15 +59,49 @@ class MessageRecord(Protocol):
     def feedback(self) -> str | None: ...
 
 
+class MessageRow(NamedTuple):
+    """A message's columns, in the table's order. Rows of the database driver read each
+    attribute by name through a key map (0.3 µs an attribute, 6 µs a message as the API
+    reads it); a named tuple reads it by position."""
+
+    id: int
+    conversation_id: int
+    parent_id: int | None
+    role: Role
+    content: str
+    reasoning: str | None
+    status: Status
+    error: str | None
+    model: str | None
+    depth: int
+    created_at: datetime
+    seq: int
+    heartbeat_at: datetime | None
+    token_estimate: int
+    context_message_count: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    finish_reason: str | None
+    rating: int | None
+    feedback: str | None
+
+
+if MessageRow._fields != NAMES:
+    raise RuntimeError(f"MessageRow lists {MessageRow._fields}, the table has {NAMES}")
+
+
 def record(row: Any) -> MessageRecord:
-    return cast(MessageRecord, row)
+    """A row selected as `select(*MESSAGES.c)`, as a record."""
+    return MessageRow._make(row)
+
+
+def started(rows: Iterable[Any]) -> Iterator[tuple[int, MessageRecord]]:
+    """Rows selected as `select(start, *columns_of(...))`: each start with its record."""
+    make = MessageRow._make
+    for row in rows:
+        yield row[0], make(row[1:])
 
 
 def columns_of(cte: CTE) -> list[ColumnElement[Any]]:
     """The message columns a CTE carries, to select records from it."""
     return [cte.c[name] for name in NAMES]
-
-
-def records(rows: Iterable[Any]) -> list[MessageRecord]:
-    # Rows carry every attribute of the protocol, by column name.
-    return cast(list[MessageRecord], list(rows))

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chattree.db.models import Message
 from chattree.db.tree.paths import path_statement
-from chattree.db.tree.records import MESSAGES, MessageRecord, columns_of, record
+from chattree.db.tree.records import MESSAGES, MessageRecord, columns_of, started
 
 
 def is_postgres(session: AsyncSession) -> bool:
@@ -112,6 +112,6 @@ async def descendants_of(
         .where(down.c.level > 0)
         .order_by(down.c.depth, down.c.id)
     )
-    for row in rows:
-        found[row.start].append(record(row))
+    for start, message in started(rows):
+        found[start].append(message)
     return found

@@ -75,9 +75,7 @@ async def _follow(manager: GenerationManager, message_id: int) -> AsyncIterator[
             # Otherwise the row is still behind what the client has: wait for more.
 
 
-def absorb_ready(
-    event: Event, subscription: Subscription, early: deque[Item | Resync]
-) -> Event:
+def absorb_ready(event: Event, subscription: Subscription, early: deque[Item | Resync]) -> Event:
     """`event` with the consecutive events already queued behind it folded in.
 
     A subscriber that falls behind (a busy process, a slow socket) then sends one

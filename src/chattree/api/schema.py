@@ -27,6 +27,7 @@ from chattree.api.mutations import Mutation
 from chattree.api.organise import OrganiseMutation
 from chattree.api.queries import Query
 from chattree.api.search import SearchQuery
+from chattree.api.shared_events import SharingExecutionContext
 from chattree.api.subscriptions import Subscription
 
 MAX_ALIASES = 50
@@ -72,6 +73,7 @@ def build_schema(*, max_depth: int = 15) -> Schema:
         mutation=merge_types("Mutation", (Mutation, OrganiseMutation)),
         subscription=merge_types("Subscription", (Subscription, EventSubscription)),
         config=StrawberryConfig(auto_camel_case=True),
+        execution_context_class=SharingExecutionContext,
         extensions=[
             OperationContext,
             OperationMetrics,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncGenerator
 
 import strawberry
@@ -9,7 +10,9 @@ import strawberry
 from chattree.api.context import Info
 from chattree.api.enums import MessageStatus
 from chattree.api.ids import require_id
+from chattree.api.shared_events import SharedResults
 from chattree.api.types import MessageEvent
+from chattree.broker import Event
 from chattree.services.generation import follow
 
 
@@ -29,11 +32,30 @@ class Subscription:
         row_id = require_id(message_id, what="message")
         await services.conversations.message(user_id=caller.id, message_id=row_id)
         async for event in follow(services.generations, row_id):
-            yield MessageEvent(
-                message_id=message_id,
-                delta=event.delta,
-                reasoning_delta=event.reasoning_delta,
-                status=MessageStatus(event.status),
-                done=event.done,
-                error=event.error,
-            )
+            yield message_event(event, message_id)
+
+
+# The MessageEvent each broker event became, per id as the subscriber spelled it (the
+# event echoes it): every follower of a message gets the same object, and with it the
+# results already computed for it (api/shared_events.py). An entry lives as long as
+# its event.
+_events: weakref.WeakKeyDictionary[Event, dict[str, MessageEvent]] = weakref.WeakKeyDictionary()
+
+
+def message_event(event: Event, message_id: strawberry.ID) -> MessageEvent:
+    """The event as the subscription yields it: one object for every subscriber."""
+    spellings = _events.get(event)
+    if spellings is None:
+        spellings = _events[event] = {}
+    found = spellings.get(message_id)
+    if found is None:
+        found = spellings[message_id] = MessageEvent(
+            message_id=message_id,
+            delta=event.delta,
+            reasoning_delta=event.reasoning_delta,
+            status=MessageStatus(event.status),
+            done=event.done,
+            error=event.error,
+            shared_results=SharedResults(),
+        )
+    return found

@@ -26,9 +26,10 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE: Final = 256
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Event:
-    """One numbered step of a reply: text appended since the previous step."""
+    """One numbered step of a reply: text appended since the previous step. Subscribers
+    may key what they derive from it by it (weakly: it is hashable, by value)."""
 
     message_id: int
     seq: int

@@ -16,6 +16,7 @@ import strawberry
 from chattree.api.context import Info
 from chattree.api.enums import MessageStatus, Role, graphql_enum
 from chattree.api.ids import require_id
+from chattree.api.shared_events import SharedResults
 from chattree.api.types.controls import TokenUsage
 from chattree.db.tree import MessageRecord
 from chattree.errors import InvalidInput, NotFound
@@ -174,6 +175,8 @@ class MessageEvent:
         description="True on the last event; the subscription then completes."
     )
     error: str | None
+    # Results of executing this event, shared by the operations that asked the same.
+    shared_results: strawberry.Private[SharedResults | None] = None
 
 
 def messages(rows: Sequence[MessageRecord]) -> list[Message]:

@@ -1,0 +1,62 @@
+"""One execution of a live event for every subscriber that asked for the same.
+
+A reply followed by a thousand subscribers publishes each event once, and each of their
+operations used to execute its selection over that event on its own: graphql-core
+maps every operation's source stream through an execution of its own. Here the event
+reaches every follower as one `MessageEvent` object (`api.subscriptions.message_event`)
+that carries the results already computed for it. An operation with the same document
+(the same parsed operation, which the document cache hands every request that sends
+the same text) and the same variables takes the result instead of executing again.
+
+That is sound because a `MessageEvent`'s fields are plain values of the event: no
+resolver reads the caller, the context or the database. Each operation still runs
+strawberry's handling of its result (error masking, metrics) on a result of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import ExecutionResult, OperationDefinitionNode
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+
+class SharedResults:
+    """Results of executing one event, by operation and variables."""
+
+    __slots__ = ("_results",)
+
+    def __init__(self) -> None:
+        self._results: list[tuple[OperationDefinitionNode, dict[str, Any], ExecutionResult]] = []
+
+    def find(
+        self, operation: OperationDefinitionNode, variables: dict[str, Any]
+    ) -> ExecutionResult | None:
+        for known, known_variables, result in self._results:
+            if known is operation and known_variables == variables:
+                return result
+        return None
+
+    def keep(
+        self, operation: OperationDefinitionNode, variables: dict[str, Any], result: ExecutionResult
+    ) -> None:
+        self._results.append((operation, variables, result))
+
+
+class SharingExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Executes an event once per operation and variables (see the module's doc)."""
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        shared = getattr(self.root_value, "shared_results", None)
+        if not isinstance(shared, SharedResults):
+            return super().execute_operation(serially)
+        variables = self.variable_values.coerced
+        result = shared.find(self.operation, variables)
+        if result is not None:
+            return result
+        executed = super().execute_operation(serially)
+        # An awaitable can be awaited only once, and a subscription's result is never
+        # incremental: anything but a plain result is left unshared.
+        if isinstance(executed, ExecutionResult):
+            shared.keep(self.operation, variables, executed)
+        return executed

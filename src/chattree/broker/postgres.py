@@ -1,10 +1,13 @@
 """The broker of many processes: items travel through PostgreSQL LISTEN/NOTIFY.
 
 Each process holds two connections of its own: one that only LISTENs, and one that
-sends. Every item, including the ones this process publishes, reaches local subscribers
-through LISTEN, so all processes see the channel in the same order. Notifications sent
-while the listening connection is down are lost; after reconnecting, every local
-subscriber is told to resync from a snapshot.
+sends. An item reaches the subscribers of the process that publishes it at once, and
+the other processes through NOTIFY; each notification names the process it came from,
+so a process's own come back over LISTEN only to be skipped. Every reply is generated
+by one process at a time, in order, so each subscriber still sees its message's events
+in the order they were published, wherever it is. Notifications sent while the
+listening connection is down are lost; after reconnecting, every local subscriber is
+told to resync from a snapshot.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from chattree.broker.base import QUEUE_SIZE, Broker, Event, Item, decode, encode
 
 log = logging.getLogger(__name__)
 
-# PostgreSQL refuses payloads of 8000 bytes or more; keep a margin below it.
+# PostgreSQL refuses payloads of 8000 bytes or more; keep a margin below it (the
+# origin tag adds 26 bytes).
 PAYLOAD_LIMIT: Final = 7900
 ERROR_LIMIT: Final = 1000
 # Bounds memory while the database is unreachable: past it the oldest payloads are dropped.
@@ -82,6 +86,8 @@ class PostgresBroker(Broker):
         self._dropped = 0
         self._tasks: tuple[asyncio.Task[None], ...] = ()
         self._closed = False
+        # Opens every notification this process sends (see `tag`).
+        self._origin = tag(secrets.token_hex(8))
 
     async def start(self) -> None:
         """Returns once LISTEN is active: every item published after that reaches us."""
@@ -125,9 +131,13 @@ class PostgresBroker(Broker):
         if self._closed:
             log.debug("broker closed; dropping %s", item)
             return
+        # Here without the round trip through PostgreSQL, and whole: the payload limit
+        # applies to the other processes only.
+        self.dispatch(item)
         payload = fit(item)
         if payload is None:
             return
+        payload = self._origin + payload[1:]
         if len(self._outbox) >= MAX_PENDING:
             self._outbox.popleft()
             if not self._dropped:
@@ -180,6 +190,8 @@ class PostgresBroker(Broker):
             self._listener_lost.set()
 
     def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload.startswith(self._origin):
+            return  # dispatched here when it was published
         try:
             item = decode(payload)
         except Exception:
@@ -284,6 +296,12 @@ class PostgresBroker(Broker):
                     await connection.close()
             except Exception:
                 connection.terminate()
+
+
+def tag(origin: str) -> str:
+    """The start of a payload sent by `origin`: its first JSON key, which `decode`
+    ignores, so one look at the text tells a process its own notifications."""
+    return '{"o":"' + origin + '",'
 
 
 def fit(item: Item) -> str | None:

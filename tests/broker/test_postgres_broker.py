@@ -105,21 +105,7 @@ async def kill(admin: asyncpg.Connection, pid: int) -> None:
     assert await admin.fetchval("SELECT pg_terminate_backend($1, 10000)", pid)
 
 
-async def test_events_published_on_one_process_reach_subscribers_on_another_in_order(
-    brokers: tuple[PostgresBroker, PostgresBroker],
-) -> None:
-    a, b = brokers
-    on_a, on_b = a.subscribe(1), b.subscribe(1)
-    sent = [Event(message_id=1, seq=seq, delta=f"token {seq} ") for seq in range(1, 4)]
-
-    for event in sent:
-        a.publish(event)
-
-    assert [await next_event(on_b) for _ in sent] == sent
-    assert [await next_event(on_a) for _ in sent] == sent
-
-
-async def test_the_publishing_process_delivers_its_own_items_at_once_and_once(
+async def test_events_reach_the_other_process_in_order_and_their_own_at_once_and_once(
     brokers: tuple[PostgresBroker, PostgresBroker],
 ) -> None:
     a, b = brokers

@@ -109,6 +109,20 @@ class Api(Client):
             event.remove(engine, "before_cursor_execute", record)
 
 
+# What the server's background work runs at any moment: heartbeats and the sweep of
+# replies whose process went away, the events pruner.
+UPKEEP = ("BEGIN", "UPDATE messages SET heartbeat_at", "UPDATE messages SET context_message_count")
+
+
+def of_requests(statements: list[str]) -> list[str]:
+    """The statements that `counting_statements` saw, less the background work's."""
+    return [
+        sql
+        for sql in statements
+        if not sql.startswith(UPKEEP) and "heartbeat_at <" not in sql and "FROM events" not in sql
+    ]
+
+
 class StoppableServer(uvicorn.Server):
     """uvicorn's server, which looks for `should_exit` every 0.1 s, woken at once by
     `stop()` instead: every test starts and stops a server, and the wait for the next

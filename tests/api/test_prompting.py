@@ -10,7 +10,7 @@ import pytest
 
 from chattree.services.conversations import DEFAULT_SYSTEM_PROMPT
 from tests.fake_model import FakeModelServer, Gate, Reply
-from tests.harness import Api
+from tests.harness import Api, of_requests
 
 MAX_LENGTH = 64
 
@@ -210,15 +210,10 @@ mutation($parent: ID!, $c: String!) {
   prompt(parentId: $parent, content: $c) { assistantMessage { id } }
 }
 """
+
+
 # What the server's upkeep may run meanwhile: heartbeats, the sweep of stale replies, the
 # context size stored while the model is asked, the event pruner; and SQLite's BEGINs.
-UPKEEP = ("BEGIN", "UPDATE messages SET heartbeat_at", "UPDATE messages SET context_message_count")
-
-
-def prompt_statement(sql: str) -> bool:
-    return not sql.startswith(UPKEEP) and "heartbeat_at <" not in sql and "FROM events" not in sql
-
-
 async def test_a_prompt_reaches_the_model_in_a_handful_of_statements(
     api: Api, alice: str, fake_model: FakeModelServer
 ) -> None:
@@ -236,7 +231,7 @@ async def test_a_prompt_reaches_the_model_in_a_handful_of_statements(
         )
         await fake_model.wait_for_streams(streams + 1)
     gate.open()
-    statements = [sql for sql in seen if prompt_statement(sql)]
+    statements = of_requests(seen)
     assert len(statements) <= 11, "\n".join(statements)
     assert len([sql for sql in statements if sql.startswith("INSERT INTO events")]) == 1
     # No read of the model on its own, no lock of the prompt limit's key under the user's.

@@ -12,7 +12,7 @@ import pytest
 from chattree.broker import Subscription
 from chattree.settings import Settings
 from tests.fake_model import FakeModelServer, Gate, Reply
-from tests.harness import Api, running_server
+from tests.harness import Api, of_requests, running_server
 from tests.ws import (
     LEGACY_WS,
     PROTOCOLS,
@@ -173,6 +173,16 @@ async def test_subscribing_to_a_final_message_yields_exactly_one_done_event(
                     "error": None,
                 }
             ]
+
+
+async def test_a_final_message_is_read_once_for_its_subscriber(api: Api, alice: str) -> None:
+    _, reply_id = await start_reply(api, alice, "Done already")
+    await final_message(api, alice, reply_id)
+    async with connect(api.ws_url, token=alice) as ws, api.counting_statements() as seen:
+        events = await stream_events(await subscribe_stream(ws, reply_id))
+    assert [event["done"] for event in events] == [True]
+    # The token's user, then the message with its owner: the row that answers.
+    assert len(of_requests(seen)) == 2, "\n".join(of_requests(seen))
 
 
 async def test_a_reply_is_generated_when_nobody_subscribes(

@@ -30,8 +30,8 @@ class Subscription:
         caller = await info.context.user()
         services = info.context.services
         row_id = require_id(message_id, what="message")
-        await services.conversations.message(user_id=caller.id, message_id=row_id)
-        async for event in follow(services.generations, row_id):
+        checked = await services.conversations.message(user_id=caller.id, message_id=row_id)
+        async for event in follow(services.generations, row_id, checked=checked):
             yield message_event(event, message_id)
 
 

@@ -26,10 +26,18 @@ FLUSH_TIMEOUT = 2.0
 IDLE_CHECK = 10.0
 
 
-async def follow(manager: GenerationManager, message_id: int) -> AsyncIterator[Event]:
-    """Events of one message: the first carries all text so far, the last has done=True."""
+async def follow(
+    manager: GenerationManager, message_id: int, *, checked: Message | None = None
+) -> AsyncIterator[Event]:
+    """Events of one message: the first carries all text so far, the last has done=True.
+    `checked`: the message's row as the caller just read it (to check its owner)."""
     manager.followers += 1
     try:
+        if checked is not None and checked.status is not Status.STREAMING:
+            # Final when it was read: its row is the whole answer, with no need to
+            # subscribe and read it again.
+            yield Client(message_id).catch_up(snapshot_of(checked))
+            return
         async for event in _follow(manager, message_id):
             yield event
     finally:
@@ -169,6 +177,10 @@ async def snapshot(
         manager.broker.publish(Notice(NoticeKind.FLUSH, subscription.message_id))
         if await wait_for_flush(subscription, early):
             row = await read_row(manager, subscription.message_id)
+    return snapshot_of(row)
+
+
+def snapshot_of(row: Message) -> Snapshot:
     return Snapshot(row.content, row.reasoning or "", row.seq, row.status, row.error)
 
 

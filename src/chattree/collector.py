@@ -6,8 +6,8 @@ each full pass took 0.3-0.5 s, a pause that every subscriber's next token waited
 (docs/performance.md, finding 13). The server's objects die by reference counting
 almost without exception; the collector is there for the rare cycle, so it can run
 much less often:
-- what start-up made (modules, the schema, compiled statements) lives as long as the
-  process, and is frozen out of every collection;
+- what exists before serving starts (the modules, the schema, the app) lives as long
+  as the process, and is frozen out of every collection;
 - a young collection waits for 10,000 new objects instead of 700, so the objects of a
   request or an event are usually freed before one runs, and far fewer of them survive
   into the old generation, whose growth is what starts a full collection.

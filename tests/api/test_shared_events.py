@@ -7,12 +7,13 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
+import strawberry
 from graphql import DocumentNode, ExecutionResult, parse
 from strawberry import ID
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from chattree.api.schema import schema
-from chattree.api.shared_events import SharingExecutionContext
+from chattree.api.shared_events import SharingExecutionContext, plain_fields
 from chattree.api.subscriptions import message_event
 from chattree.api.types import MessageEvent
 from chattree.broker import Event
@@ -86,6 +87,20 @@ def test_followers_of_one_event_get_one_object_and_other_events_another() -> Non
     assert message_event(Event(7, 2, "hi"), ID("7")) is not shared
     # The event echoes the id as the subscriber spelled it.
     assert message_event(event, ID("07")).message_id == "07"
+
+
+def test_a_type_with_a_resolver_cannot_be_shared() -> None:
+    @strawberry.type
+    class Personal:
+        text: str
+
+        @strawberry.field
+        def caller(self, info: strawberry.Info) -> str:
+            return str(info.context)
+
+    with pytest.raises(TypeError, match=r"resolves \['caller'\]"):
+        plain_fields(Personal)
+    assert plain_fields(MessageEvent) is MessageEvent
 
 
 async def test_followers_with_the_same_subscription_share_its_executions(

@@ -9,8 +9,9 @@ that carries the results already computed for it. An operation with the same doc
 the same text) and the same variables takes the result instead of executing again.
 
 That is sound because a `MessageEvent`'s fields are plain values of the event: no
-resolver reads the caller, the context or the database. Each operation still runs
-strawberry's handling of its result (error masking, metrics) on a result of its own.
+resolver reads the caller, the context or the database (`plain_fields` holds the type
+to that). Each operation still runs strawberry's handling of its result (error
+masking, metrics) on a result of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from graphql import ExecutionResult, OperationDefinitionNode
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.base import get_object_definition
 
 
 class SharedResults:
@@ -41,6 +43,19 @@ class SharedResults:
         self, operation: OperationDefinitionNode, variables: dict[str, Any], result: ExecutionResult
     ) -> None:
         self._results.append((operation, variables, result))
+
+
+def plain_fields(kind: type) -> type:
+    """`kind`, after checking that none of its fields has a resolver: a result computed
+    over one of its objects is then the same for every caller, and may be shared."""
+    resolved = [
+        field.python_name
+        for field in get_object_definition(kind, strict=True).fields
+        if field.base_resolver is not None
+    ]
+    if resolved:
+        raise TypeError(f"{kind.__name__} is shared between subscribers but resolves {resolved}")
+    return kind
 
 
 class SharingExecutionContext(StrawberryGraphQLCoreExecutionContext):

@@ -29,7 +29,7 @@ from chattree.broker.base import QUEUE_SIZE, Broker, Event, Item, decode, encode
 log = logging.getLogger(__name__)
 
 # PostgreSQL refuses payloads of 8000 bytes or more; keep a margin below it (the
-# origin tag adds 26 bytes).
+# origin tag adds 23 bytes).
 PAYLOAD_LIMIT: Final = 7900
 ERROR_LIMIT: Final = 1000
 # Bounds memory while the database is unreachable: past it the oldest payloads are dropped.

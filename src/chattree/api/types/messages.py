@@ -16,7 +16,7 @@ import strawberry
 from chattree.api.context import Info
 from chattree.api.enums import MessageStatus, Role, graphql_enum
 from chattree.api.ids import require_id
-from chattree.api.shared_events import SharedResults
+from chattree.api.shared_events import SharedResults, plain_fields
 from chattree.api.types.controls import TokenUsage
 from chattree.db.tree import MessageRecord
 from chattree.errors import InvalidInput, NotFound
@@ -159,6 +159,7 @@ class Message:
         return messages(await info.context.loaders.descendants(max_depth).load(self.row_id))
 
 
+@plain_fields  # its results are shared by its subscribers (api/shared_events.py)
 @strawberry.type
 class MessageEvent:
     message_id: strawberry.ID

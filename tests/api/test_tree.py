@@ -13,7 +13,7 @@ from chattree.db.models import Conversation as ConversationRow
 from chattree.db.models import Message as MessageRow
 from chattree.db.models import Role, Status
 from chattree.db.types import utcnow
-from tests.harness import Api
+from tests.harness import Api, of_requests
 
 
 @pytest.fixture
@@ -688,6 +688,27 @@ async def test_the_statements_of_a_tree_read_do_not_grow_with_the_tree(
     # instead of one, so the two counts are not required to be equal.)
     assert small_count < 20
     assert large_count < 20
+
+
+async def test_counts_parents_and_the_newest_come_from_rows_the_request_read(
+    api: Api, alice: str, small_and_large: tuple[str, str]
+) -> None:
+    _, large = small_and_large
+    query = """
+    query($id: ID!) { conversation(id: $id) {
+      branch { id childCount children { id } parent { id } }
+    } }
+    """
+    async with api.counting_statements() as seen:
+        branch = (await api.ok(query, {"id": large}, token=alice))["conversation"]["branch"]
+    assert [m["parent"]["id"] for m in branch[1:]] == [m["id"] for m in branch[:-1]]
+    assert branch[0]["parent"] is None
+    assert all(m["childCount"] == len(m["children"]) for m in branch)
+    statements = of_requests(seen)
+    # The caller, the conversation with its newest message, the branch, the children:
+    # no count, no lookup of a parent or of the newest message on its own.
+    assert len(statements) == 4, "\n".join(statements)
+    assert not [sql for sql in statements if "count(" in sql.lower()]
 
 
 async def test_the_nested_children_read_returns_the_whole_selection(

@@ -9,6 +9,7 @@ is simply missing from the later ones: loaders answer None for it, never raise."
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from operator import attrgetter
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,7 @@ from chattree.db.tree import MessageRecord
 from chattree.db.types import utcnow
 
 Records = dict[int, list[MessageRecord]]
+id_of = attrgetter("id")
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 R = TypeVar("R")
@@ -33,14 +35,15 @@ class Loaders:
         self.user_id = user_id
         self.conversation = self._optional(self._conversations)
         self.message = self._optional(self._messages)
-        self.children = self._listing(tree.children_of_each)
-        self.child_count = self._counting(tree.child_counts)
-        self.root = self._optional(tree.roots_of)
+        self.children = self._listing(self._known_lists(tree.children_of_each))
+        self.child_count = self._counting(self._child_counts)
+        self.root = self._optional(self._known_ones(tree.roots_of))
         self.message_count = self._counting(tree.message_counts)
-        self.messages = self._listing(tree.messages_of)
+        self.messages = self._listing(self._known_lists(tree.messages_of))
         self.newest_below = self._optional(tree.newest_below_each)
         self.newest_in_conversation = self._optional(tree.newest_of)
         self.shares = self._listing(self._shares)
+        self._read: dict[int, MessageRecord] = {}  # every message read so far, by id
         self._paths: dict[int | None, DataLoader[int, list[MessageRecord] | None]] = {}
         self._descendants: dict[int | None, DataLoader[int, list[MessageRecord]]] = {}
 
@@ -55,7 +58,7 @@ class Loaders:
                 found = await tree.paths_of(session, ends, last=last)
                 return {end: rows for end, rows in found.items() if rows}
 
-            self._paths[last] = self._optional(load)
+            self._paths[last] = self._optional(self._known_lists(load))
         return self._paths[last]
 
     def descendants(self, max_depth: int | None) -> DataLoader[int, list[MessageRecord]]:
@@ -66,21 +69,62 @@ class Loaders:
             ) -> dict[int, list[MessageRecord]]:
                 return await tree.descendants_of(session, ids, max_depth)
 
-            self._descendants[max_depth] = self._listing(load)
+            self._descendants[max_depth] = self._listing(self._known_lists(load))
         return self._descendants[max_depth]
 
     async def _conversations(
         self, session: AsyncSession, ids: Sequence[int]
     ) -> dict[int, Conversation]:
-        return await tree.owned_conversations(session, ids, user_id=self.user_id)
+        found, newest = await tree.owned_with_newest(session, ids, user_id=self.user_id)
+        self.newest_in_conversation.prime_many(newest)
+        return found
 
     async def _messages(
         self, session: AsyncSession, ids: Sequence[int]
     ) -> dict[int, MessageRecord]:
-        return await tree.owned_messages(session, ids, user_id=self.user_id)
+        found = {i: self._read[i] for i in ids if i in self._read}
+        unread = [i for i in ids if i not in found]
+        if unread:
+            found |= await tree.owned_messages(session, unread, user_id=self.user_id)
+        return found
+
+    async def _child_counts(self, session: AsyncSession, ids: Sequence[int]) -> dict[int, int]:
+        """Counted from the children this request reads anyway, where it reads them: a
+        client that shows `children` shows `childCount` beside them."""
+        counts: dict[int, int] = {}
+        for i in ids:
+            listed = self.children.cache_map.get(i)
+            if listed is not None and not listed.cancelled():
+                counts[i] = len(await listed)
+        uncounted = [i for i in ids if i not in counts]
+        if uncounted:
+            counts |= await tree.child_counts(session, uncounted)
+        return counts
 
     async def _shares(self, session: AsyncSession, ids: Sequence[int]) -> dict[int, list[Share]]:
         return await shares.live_of(session, ids, user_id=self.user_id, now=utcnow())
+
+    # Every message a batch reads is one the caller may see (its keys were checked), so
+    # it is kept, and `message` answers from what was read before it asks the
+    # database: the `parent` of a message of a branch, a path or a list of children is
+    # found without a statement.
+
+    def _known_lists(self, batch: Batch[K, list[MessageRecord]]) -> Batch[K, list[MessageRecord]]:
+        async def load(session: AsyncSession, keys: Sequence[K]) -> Mapping[K, list[MessageRecord]]:
+            found = await batch(session, keys)
+            for rows in found.values():
+                self._read.update(zip(map(id_of, rows), rows, strict=True))
+            return found
+
+        return load
+
+    def _known_ones(self, batch: Batch[K, MessageRecord]) -> Batch[K, MessageRecord]:
+        async def load(session: AsyncSession, keys: Sequence[K]) -> Mapping[K, MessageRecord]:
+            found = await batch(session, keys)
+            self._read.update((row.id, row) for row in found.values())
+            return found
+
+        return load
 
     # A batch answers with a mapping; keys it leaves out are missing (None), have no
     # rows (an empty list) or count zero.

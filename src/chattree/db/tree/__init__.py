@@ -19,6 +19,7 @@ from chattree.db.tree.owners import (
     owned_message,
     owned_messages,
     owned_turn,
+    owned_with_newest,
 )
 from chattree.db.tree.paths import context_window, path, path_statement, paths_of
 from chattree.db.tree.records import MessageRecord
@@ -48,6 +49,7 @@ __all__ = [
     "owned_message",
     "owned_messages",
     "owned_turn",
+    "owned_with_newest",
     "path",
     "path_statement",
     "paths_of",

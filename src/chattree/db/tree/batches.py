@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -81,20 +81,22 @@ async def messages_of(
     return found
 
 
-async def newest_of(session: AsyncSession, conversation_ids: Sequence[int]) -> dict[int, Newest]:
-    """Each conversation's newest message: the largest id, found by index.
-
-    One max() per conversation, correlated, rather than one grouped over all of them:
-    both databases answer a lone max() from the end of the (conversation_id, id) index,
-    while a grouped one reads every entry of every conversation."""
+def newest_id() -> ScalarSelect[int]:
+    """The id of the newest message of the `Conversation` row it is correlated with: a
+    lone max(), which both databases answer from the end of the (conversation_id, id)
+    index, where a max() grouped over several conversations reads every entry of each."""
     latest = aliased(Message)
-    newest = (
+    return (
         select(func.max(latest.id))
         .where(latest.conversation_id == Conversation.id)
         .correlate(Conversation)
         .scalar_subquery()
     )
-    owners = select(newest).where(Conversation.id.in_(conversation_ids))
+
+
+async def newest_of(session: AsyncSession, conversation_ids: Sequence[int]) -> dict[int, Newest]:
+    """Each conversation's newest message: the largest id, found by index."""
+    owners = select(newest_id()).where(Conversation.id.in_(conversation_ids))
     rows = await session.execute(
         select(Message.conversation_id, Message.id, Message.depth).where(Message.id.in_(owners))
     )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from chattree.db.models import Conversation, Message
+from chattree.db.tree.batches import Newest, newest_id
 from chattree.db.tree.records import MESSAGES, MessageRecord, record
 
 
@@ -75,6 +76,27 @@ async def owned_conversations(
         select(Conversation).where(Conversation.id.in_(ids), Conversation.user_id == user_id)
     )
     return {row.id: row for row in rows}
+
+
+async def owned_with_newest(
+    session: AsyncSession, ids: Sequence[int], *, user_id: int
+) -> tuple[dict[int, Conversation], dict[int, Newest]]:
+    """The user's conversations among `ids`, and the newest message of each, in one
+    statement: a conversation is read for its branch more often than not, and the
+    branch ends at its newest message."""
+    newest = aliased(Message)
+    rows = await session.execute(
+        select(Conversation, newest.id, newest.depth)
+        .outerjoin(newest, newest.id == newest_id())
+        .where(Conversation.id.in_(ids), Conversation.user_id == user_id)
+    )
+    conversations: dict[int, Conversation] = {}
+    newest_of: dict[int, Newest] = {}
+    for conversation, message_id, depth in rows:
+        conversations[conversation.id] = conversation
+        if message_id is not None:
+            newest_of[conversation.id] = Newest(message_id, depth)
+    return conversations, newest_of
 
 
 async def owned_messages(

@@ -239,6 +239,30 @@ async def test_a_prompt_reaches_the_model_in_a_handful_of_statements(
     assert not [sql for sql in statements if "advisory" in sql]
 
 
+async def test_a_later_mutation_field_reads_what_an_earlier_one_wrote(api: Api, alice: str) -> None:
+    """The first field reads the conversation (and with it its newest message); the
+    second adds a turn: its branch must end at the new reply, not where the first saw
+    the conversation end."""
+    start = await create(api, alice)
+    reply = start["assistantMessage"]["id"]
+    data = await api.ok(
+        """
+        mutation($r: ID!) {
+          first: rateMessage(messageId: $r, rating: 1) { conversation { id } }
+          second: prompt(parentId: $r, content: "and then?", wait: true) {
+            assistantMessage { id }
+            conversation { branch { id } branchLength }
+          }
+        }
+        """,
+        {"r": reply},
+        token=alice,
+    )
+    second = data["second"]
+    assert second["conversation"]["branch"][-1]["id"] == second["assistantMessage"]["id"]
+    assert second["conversation"]["branchLength"] == len(second["conversation"]["branch"]) == 5
+
+
 # Which parents are allowed
 
 

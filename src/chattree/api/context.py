@@ -11,6 +11,7 @@ import strawberry
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from chattree import logs
 from chattree.api.loaders import Loaders
@@ -27,11 +28,13 @@ class Context:
         self.connection_params: dict[str, Any] | None = None
         self._user: User | None = None
         self._operations = itertools.count(1)
+        # Set for a mutation: its fields run one after another and each may write.
+        self.mutating = False
 
     @cached_property
     def loaders(self) -> Loaders:
         assert self._user is not None, "loaders are scoped to the authenticated caller"
-        return Loaders(self.services.db, user_id=self._user.id)
+        return Loaders(self.services.db, user_id=self._user.id, sharing=not self.mutating)
 
     def refresh_loaders(self) -> None:
         """Forgets what the loaders read: the next field reads the rows as they are now."""
@@ -91,6 +94,12 @@ class OperationContext(SchemaExtension):
             self.execution_context.context = context.for_operation()
             if isinstance(context.request, WebSocket):
                 logs.request_id.set(context.operation_request_id())
+        yield
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.mutating = self.execution_context.operation_type is OperationType.MUTATION
         yield
 
 

@@ -8,6 +8,7 @@ is simply missing from the later ones: loaders answer None for it, never raise."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from operator import attrgetter
 from typing import TypeVar
@@ -30,9 +31,12 @@ Batch = Callable[[AsyncSession, Sequence[K]], Awaitable[Mapping[K, V]]]
 
 
 class Loaders:
-    def __init__(self, db: Database, *, user_id: int) -> None:
+    def __init__(self, db: Database, *, user_id: int, sharing: bool = True) -> None:
+        """`sharing`: loaders answer from what other loaders read (see `_known_lists`).
+        Off in mutations, where a later field must see what an earlier one wrote."""
         self.db = db
         self.user_id = user_id
+        self.sharing = sharing
         self.conversation = self._optional(self._conversations)
         self.message = self._optional(self._messages)
         self.children = self._listing(self._known_lists(tree.children_of_each))
@@ -75,6 +79,8 @@ class Loaders:
     async def _conversations(
         self, session: AsyncSession, ids: Sequence[int]
     ) -> dict[int, Conversation]:
+        if not self.sharing:
+            return await tree.owned_conversations(session, ids, user_id=self.user_id)
         found, newest = await tree.owned_with_newest(session, ids, user_id=self.user_id)
         self.newest_in_conversation.prime_many(newest)
         return found
@@ -93,9 +99,14 @@ class Loaders:
         client that shows `children` shows `childCount` beside them."""
         counts: dict[int, int] = {}
         for i in ids:
-            listed = self.children.cache_map.get(i)
-            if listed is not None and not listed.cancelled():
-                counts[i] = len(await listed)
+            listed = self.children.cache_map.get(i) if self.sharing else None
+            if listed is None:
+                continue
+            # Waits without awaiting the future itself, which other fields share: a
+            # cancelled or failed read of children is counted by the database instead.
+            await asyncio.wait([listed])
+            if not listed.cancelled() and listed.exception() is None:
+                counts[i] = len(listed.result())
         uncounted = [i for i in ids if i not in counts]
         if uncounted:
             counts |= await tree.child_counts(session, uncounted)
@@ -110,6 +121,9 @@ class Loaders:
     # found without a statement.
 
     def _known_lists(self, batch: Batch[K, list[MessageRecord]]) -> Batch[K, list[MessageRecord]]:
+        if not self.sharing:
+            return batch
+
         async def load(session: AsyncSession, keys: Sequence[K]) -> Mapping[K, list[MessageRecord]]:
             found = await batch(session, keys)
             for rows in found.values():
@@ -119,6 +133,9 @@ class Loaders:
         return load
 
     def _known_ones(self, batch: Batch[K, MessageRecord]) -> Batch[K, MessageRecord]:
+        if not self.sharing:
+            return batch
+
         async def load(session: AsyncSession, keys: Sequence[K]) -> Mapping[K, MessageRecord]:
             found = await batch(session, keys)
             self._read.update((row.id, row) for row in found.values())

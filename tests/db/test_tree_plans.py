@@ -16,7 +16,7 @@ from chattree.db import tree
 from chattree.db.engine import Database, create_database
 from chattree.db.migrate import upgrade
 from chattree.db.models import Conversation, Message, Role, Status, User
-from chattree.db.tree import paths, subtrees
+from chattree.db.tree import owners, paths, subtrees
 from chattree.db.types import utcnow
 from chattree.settings import Settings
 
@@ -95,6 +95,24 @@ async def test_walks_down_use_the_parent_index(unanalysed: tuple[Database, list[
     assert await sequential_scans(db, subtrees.branch_statement(ids[0], postgres=True)) == []
     down = subtrees.walk_down(Message.id == ids[0], postgres=True, whole_rows=True)
     assert await sequential_scans(db, select(*down.c)) == []
+
+
+async def test_a_conversation_is_read_with_its_newest_message_by_index(
+    unanalysed: tuple[Database, list[int]],
+) -> None:
+    db, ids = unanalysed
+    async with db.reader() as session:
+        conversation_id, user_id = (
+            await session.execute(
+                select(Conversation.id, Conversation.user_id)
+                .join(Message, Message.conversation_id == Conversation.id)
+                .where(Message.id == ids[0])
+            )
+        ).one()
+        _, newest = await tree.owned_with_newest(session, [conversation_id], user_id=user_id)
+    assert newest[conversation_id].id == ids[-1]
+    statement = owners.with_newest_statement([conversation_id], user_id=user_id)
+    assert await sequential_scans(db, statement) == []
 
 
 async def test_the_walks_answer_as_on_any_database(unanalysed: tuple[Database, list[int]]) -> None:

@@ -78,18 +78,23 @@ async def owned_conversations(
     return {row.id: row for row in rows}
 
 
+def with_newest_statement(ids: Sequence[int], *, user_id: int) -> Select[Conversation, int, int]:
+    """Each conversation, and the id and depth of its newest message (NULL for none)."""
+    newest = aliased(Message)
+    return (
+        select(Conversation, newest.id, newest.depth)
+        .outerjoin(newest, newest.id == newest_id())
+        .where(Conversation.id.in_(ids), Conversation.user_id == user_id)
+    )
+
+
 async def owned_with_newest(
     session: AsyncSession, ids: Sequence[int], *, user_id: int
 ) -> tuple[dict[int, Conversation], dict[int, Newest]]:
     """The user's conversations among `ids`, and the newest message of each, in one
     statement: a conversation is read for its branch more often than not, and the
     branch ends at its newest message."""
-    newest = aliased(Message)
-    rows = await session.execute(
-        select(Conversation, newest.id, newest.depth)
-        .outerjoin(newest, newest.id == newest_id())
-        .where(Conversation.id.in_(ids), Conversation.user_id == user_id)
-    )
+    rows = await session.execute(with_newest_statement(ids, user_id=user_id))
     conversations: dict[int, Conversation] = {}
     newest_of: dict[int, Newest] = {}
     for conversation, message_id, depth in rows:

@@ -1,7 +1,8 @@
 """Per-operation DataLoaders: every fan-out field of a request is one statement per level
 of the selection, whatever the number of messages. The SQL lives in `db.tree`; this
-module only wires keys to its batch functions. Each batch uses a short session of its
-own, because sibling fields resolve concurrently.
+module wires keys to its batch functions, and in a query lets a loader answer from rows
+another one read (a parent, a child count, a conversation's newest message). Each
+batch uses a short session of its own, because sibling fields resolve concurrently.
 
 Each level reads in a statement of its own, so a conversation deleted between two levels
 is simply missing from the later ones: loaders answer None for it, never raise."""

@@ -23,7 +23,6 @@ from chattree.db.models import Conversation, Share
 from chattree.db.tree import MessageRecord
 from chattree.db.types import utcnow
 
-Records = dict[int, list[MessageRecord]]
 id_of = attrgetter("id")
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

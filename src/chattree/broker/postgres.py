@@ -87,7 +87,7 @@ class PostgresBroker(Broker):
         self._tasks: tuple[asyncio.Task[None], ...] = ()
         self._closed = False
         # Opens every notification this process sends (see `tag`).
-        self._origin = tag(secrets.token_hex(8))
+        self._own_tag = tag(secrets.token_hex(8))
 
     async def start(self) -> None:
         """Returns once LISTEN is active: every item published after that reaches us."""
@@ -137,7 +137,7 @@ class PostgresBroker(Broker):
         payload = fit(item)
         if payload is None:
             return
-        payload = self._origin + payload[1:]
+        payload = self._own_tag + payload[1:]
         if len(self._outbox) >= MAX_PENDING:
             self._outbox.popleft()
             if not self._dropped:
@@ -190,7 +190,7 @@ class PostgresBroker(Broker):
             self._listener_lost.set()
 
     def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
-        if payload.startswith(self._origin):
+        if payload.startswith(self._own_tag):
             return  # dispatched here when it was published
         try:
             item = decode(payload)

@@ -10,8 +10,9 @@ the same text) and the same variables takes the result instead of executing agai
 
 That is sound because a `MessageEvent`'s fields are plain values of the event: no
 resolver reads the caller, the context or the database (`plain_fields` holds the type
-to that). Each operation still runs strawberry's handling of its result (error
-masking, metrics) on a result of its own.
+to that). An operation that executes still runs strawberry's handling of its result
+(error masking, metrics) on a result of its own; on graphql-transport-ws, the others
+may take the result as encoded text instead (api/outlets.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from graphql import ExecutionResult, OperationDefinitionNode
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.base import get_object_definition
 
+from chattree.api.encoding import json_text
+
 
 class SharedResults:
     """Results of executing one event, by operation and variables."""
@@ -29,20 +32,48 @@ class SharedResults:
     __slots__ = ("_results",)
 
     def __init__(self) -> None:
-        self._results: list[tuple[OperationDefinitionNode, dict[str, Any], ExecutionResult]] = []
+        self._results: list[_Shared] = []
 
     def find(
         self, operation: OperationDefinitionNode, variables: dict[str, Any]
     ) -> ExecutionResult | None:
-        for known, known_variables, result in self._results:
-            if known is operation and known_variables == variables:
-                return result
-        return None
+        shared = self._find(operation, variables)
+        return shared.result if shared is not None else None
+
+    def payload(self, operation: OperationDefinitionNode, variables: dict[str, Any]) -> str | None:
+        """The `{"data": ...}` payload of a result computed without errors, encoded once
+        for every operation that takes it as text (api/outlets.py)."""
+        shared = self._find(operation, variables)
+        if shared is None or shared.result.errors:
+            return None
+        if shared.payload is None:
+            shared.payload = json_text({"data": shared.result.data})
+        return shared.payload
 
     def keep(
         self, operation: OperationDefinitionNode, variables: dict[str, Any], result: ExecutionResult
     ) -> None:
-        self._results.append((operation, variables, result))
+        self._results.append(_Shared(operation, variables, result))
+
+    def _find(
+        self, operation: OperationDefinitionNode, variables: dict[str, Any]
+    ) -> _Shared | None:
+        for shared in self._results:
+            if shared.operation is operation and shared.variables == variables:
+                return shared
+        return None
+
+
+class _Shared:
+    __slots__ = ("operation", "payload", "result", "variables")
+
+    def __init__(
+        self, operation: OperationDefinitionNode, variables: dict[str, Any], result: ExecutionResult
+    ) -> None:
+        self.operation = operation
+        self.variables = variables
+        self.result = result
+        self.payload: str | None = None
 
 
 def plain_fields(kind: type) -> type:

@@ -10,6 +10,7 @@ import strawberry
 from chattree.api.context import Info
 from chattree.api.enums import MessageStatus
 from chattree.api.ids import require_id
+from chattree.api.outlets import OUTLET
 from chattree.api.shared_events import SharedResults
 from chattree.api.types import MessageEvent
 from chattree.broker import Event
@@ -31,8 +32,21 @@ class Subscription:
         services = info.context.services
         row_id = require_id(message_id, what="message")
         checked = await services.conversations.message(user_id=caller.id, message_id=row_id)
+        outlet = OUTLET.get()
+        first = True
         async for event in follow(services.generations, row_id, checked=checked):
-            yield message_event(event, message_id)
+            shared = message_event(event, message_id)
+            if outlet is not None and not first:
+                # Another operation has executed this event as this one would: its
+                # result goes out as text (api/outlets.py).
+                assert shared.shared_results is not None
+                payload = shared.shared_results.payload(info.operation, info.variable_values)
+                if payload is not None:
+                    if not await outlet.send(payload):
+                        return
+                    continue
+            first = False
+            yield shared
 
 
 # The MessageEvent each broker event became, per id as the subscriber spelled it (the

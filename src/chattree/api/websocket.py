@@ -1,12 +1,16 @@
 """strawberry's websocket handlers, with the per-connection operation limit answered in
-the contract's terms: an error with extensions.code RATE_LIMITED, not a bare message."""
+the contract's terms: an error with extensions.code RATE_LIMITED, not a bare message,
+and, on graphql-transport-ws, an outlet for the frames a subscription writes itself
+(api/outlets.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 
 from graphql import GraphQLFormattedError
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.subscriptions.protocols.graphql_transport_ws import types as transport
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -15,6 +19,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
 
 from chattree.api.context import Context
+from chattree.api.outlets import OUTLET, Outlet
 
 # Operations end when their reply does; a client that waits a moment finds room.
 RETRY_AFTER = 1
@@ -47,7 +52,31 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 transport.ErrorMessage(id=message["id"], type="error", payload=[limit_error(limit)])
             )
             return
-        await super().handle_subscribe(message)
+        # The operation's task, which strawberry creates here, copies this context.
+        reset = OUTLET.set(Outlet(message["id"], self._frame_writer(message["id"])))
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            OUTLET.reset(reset)
+
+    def _frame_writer(self, operation_id: str) -> Callable[[str], Awaitable[bool]]:
+        socket = self.websocket
+        assert isinstance(socket, ASGIWebSocketAdapter)
+
+        async def write(frame: str) -> bool:
+            # As strawberry's own sends: nothing once the operation has completed.
+            operation = self.operations.get(operation_id)
+            if operation is None or operation.completed:
+                return False
+            try:
+                await socket.ws.send_text(frame)
+            except WebSocketDisconnect:
+                # The connection is closing, and its handler is about to cancel this
+                # operation: the subscription ends without an error.
+                return False
+            return True
+
+        return write
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):

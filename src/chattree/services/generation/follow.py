@@ -153,6 +153,10 @@ IDLE = Idle()
 async def next_item(subscription: Subscription) -> Item | Resync | Idle:
     """The next item, or IDLE after a long silence: a final event lost on its way (a
     broker that dropped it) must not leave the subscriber waiting forever."""
+    # Under load an item is usually queued already: no timer to arm and cancel for it.
+    ready = subscription.get_ready()
+    if ready is not None:
+        return ready
     try:
         async with asyncio.timeout(IDLE_CHECK):
             return await subscription.get()

@@ -12,6 +12,7 @@ from graphql import DocumentNode, ExecutionResult, parse
 from strawberry import ID
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from chattree.api import shared_events
 from chattree.api.schema import schema
 from chattree.api.shared_events import SharingExecutionContext, plain_fields
 from chattree.api.subscriptions import message_event
@@ -136,3 +137,42 @@ async def test_followers_with_the_same_subscription_share_its_executions(
     delivered = sum(len(events) for events in streams[:3])
     executed = sum(1 for selection in executions if selection == STREAM)
     assert executed < delivered, "every follower executed every event on its own"
+
+
+def test_a_subscription_collects_its_selection_once_for_all_its_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its memory stays the same however many events it has had."""
+    collected: list[str] = []
+    collect = shared_events.collect_subfields
+
+    def counting(*args: Any) -> Any:
+        collected.append(args[4].name)  # the return type
+        return collect(*args)
+
+    monkeypatch.setattr(shared_events, "collect_subfields", counting)
+    document = parse(
+        """
+        subscription($id: ID!, $more: Boolean!) {
+          stream: messageStream(messageId: $id) {
+            ... on MessageEvent { delta }
+            ...Ending
+            text: delta @include(if: $more)
+            status @skip(if: $more)
+          }
+        }
+        fragment Ending on MessageEvent { done error }
+        """
+    )
+    executor = executor_of(document, id="7", more=True)
+    results = [
+        executor.build_per_event_executor(message_event(Event(7, seq, str(seq)), ID("7")))
+        .execute_operation()
+        .data
+        for seq in range(1, 51)
+    ]
+    assert results[-1] == {"stream": {"delta": "50", "done": False, "error": None, "text": "50"}}
+    assert [result["stream"]["text"] for result in results] == [str(n) for n in range(1, 51)]
+    assert collected == ["MessageEvent"]
+    # graphql-core's own memo, keyed per event, is left empty.
+    assert not getattr(executor, "_relevant_sub_fields", {})

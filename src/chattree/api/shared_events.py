@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import ExecutionResult, OperationDefinitionNode
+from graphql import ExecutionResult, GraphQLObjectType, OperationDefinitionNode
+from graphql.execution.collect_fields import CollectedFields, FieldDetailsList, collect_subfields
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.base import get_object_definition
 
@@ -90,7 +91,48 @@ def plain_fields(kind: type) -> type:
 
 
 class SharingExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Executes an event once per operation and variables (see the module's doc)."""
+    """Executes an event once per operation and variables (see the module's doc), and
+    collects a subscription's selections once for all its events."""
+
+    # graphql-core memoizes collected subfields on the identity of the list of field
+    # nodes, which it builds afresh for every event, in a dict that every event's copy
+    # of the executor shares: each event missed it and left an entry behind, so a
+    # subscription's memory grew with every token. A subscription's copies key this
+    # one on the nodes themselves, which are its document's, and stay.
+    _subfields: dict[tuple[object, ...], tuple[FieldDetailsList, CollectedFields]] | None = None
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        if self._subfields is None:
+            self._subfields = {}  # before the copy, so that every event's copy shares it
+        return super().build_per_event_executor(payload)
+
+    def collect_subfields(
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> CollectedFields:
+        cache = self._subfields
+        if cache is None:
+            return super().collect_subfields(return_type, field_details_list)
+        key = (
+            return_type,
+            *(
+                (id(details.node), id(details.defer_usage), id(details.fragment_variable_values))
+                for details in field_details_list
+            ),
+        )
+        found = cache.get(key)
+        if found is None:
+            collected = collect_subfields(
+                self.schema,
+                self.fragments,
+                self.variable_values,
+                self.operation,
+                return_type,
+                field_details_list,
+                self.hide_suggestions,
+            )
+            # The list holds the nodes whose ids make the key: they cannot be reused.
+            found = cache[key] = (field_details_list, collected)
+        return found[1]
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         shared = getattr(self.root_value, "shared_results", None)

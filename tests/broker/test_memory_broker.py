@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 
 import pytest
 
-from chattree.broker import RESYNC, Change, Event, MemoryBroker, Notice, NoticeKind, Subscription
+from chattree.broker import (
+    RESYNC,
+    SILENCE,
+    Change,
+    Event,
+    MemoryBroker,
+    Notice,
+    NoticeKind,
+    Subscription,
+)
 from chattree.broker.base import decode, encode
 from chattree.broker.changes import FEED_SIZE
 
@@ -160,3 +171,61 @@ async def test_a_reconnect_tells_feeds_to_read_again() -> None:
 
 def test_changes_survive_the_wire_format() -> None:
     assert decode(encode(Change(user_id=3, event_id=2**62))) == Change(3, 2**62)
+
+
+class Timers:
+    """Stands in for the loop's call_later: the test fires each timer when it chooses."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.pending: list[tuple[float, Callable[[], object], asyncio.TimerHandle]] = []
+        loop = asyncio.get_running_loop()
+
+        def call_later(delay: float, callback: Callable[[], object]) -> asyncio.TimerHandle:
+            handle = asyncio.TimerHandle(loop.time() + delay, callback, (), loop)
+            self.pending.append((delay, callback, handle))
+            return handle
+
+        monkeypatch.setattr(loop, "call_later", call_later)
+
+    def fire(self) -> float:
+        """Runs the oldest timer set; the delay it was set for."""
+        delay, callback, handle = self.pending.pop(0)
+        assert not handle.cancelled()
+        callback()
+        return delay
+
+
+async def test_a_watched_subscription_is_told_of_each_silent_stretch_and_only_those(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    timers = Timers(monkeypatch)
+    broker = MemoryBroker()
+    with broker.subscribe(1) as subscription:
+        subscription.watch(10.0)
+        assert subscription.get_ready() is None
+        # Something came during the stretch: no silence, and the watch goes on.
+        broker.publish(Event(message_id=1, seq=1))
+        assert timers.fire() == 10.0
+        assert await _next_seq(subscription) == 1
+        assert subscription.get_ready() is None
+        # Nothing came: silence, once per stretch, from one timer re-armed as it fires.
+        timers.fire()
+        assert await subscription.get() is SILENCE
+        timers.fire()
+        assert await subscription.get() is SILENCE
+        assert len(timers.pending) == 1
+        watch = timers.pending[0][2]
+    assert watch.cancelled(), "the watch outlived the subscription"
+
+
+async def test_silence_never_overflows_a_full_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    timers = Timers(monkeypatch)
+    broker = MemoryBroker(queue_size=2)
+    with broker.subscribe(1) as subscription:
+        subscription.watch(10.0)
+        broker.publish(Event(message_id=1, seq=1))
+        broker.publish(Event(message_id=1, seq=2))
+        timers.fire()  # something came: nothing to add
+        timers.fire()  # silent, but the queue is full: it is not left behind
+        assert [await _next_seq(subscription), await _next_seq(subscription)] == [1, 2]
+        assert subscription.get_ready() is None

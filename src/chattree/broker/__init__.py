@@ -2,12 +2,15 @@
 
 from chattree.broker.base import (
     RESYNC,
+    SILENCE,
     Broker,
     Event,
     Item,
     Notice,
     NoticeKind,
+    Queued,
     Resync,
+    Silence,
     Subscription,
 )
 from chattree.broker.changes import Change, Feed
@@ -16,6 +19,7 @@ from chattree.broker.postgres import PostgresBroker
 
 __all__ = [
     "RESYNC",
+    "SILENCE",
     "Broker",
     "Change",
     "Event",
@@ -25,6 +29,8 @@ __all__ = [
     "Notice",
     "NoticeKind",
     "PostgresBroker",
+    "Queued",
     "Resync",
+    "Silence",
     "Subscription",
 ]

@@ -61,7 +61,16 @@ class Resync:
 
 RESYNC: Final = Resync()
 
+
+class Silence:
+    """Queued when nothing has reached a watched subscription for a while (`watch`)."""
+
+
+SILENCE: Final = Silence()
+
 Item = Event | Notice | Change
+# What a subscription's queue holds.
+Queued = Item | Resync | Silence
 
 
 class Subscription:
@@ -70,9 +79,12 @@ class Subscription:
     def __init__(self, broker: Broker, message_id: int, maxsize: int) -> None:
         self.broker = broker
         self.message_id = message_id
-        self._queue: asyncio.Queue[Item | Resync] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[Queued] = asyncio.Queue(maxsize)
+        self._delivered = 0
+        self._watch: asyncio.TimerHandle | None = None
 
     def deliver(self, item: Item | Resync) -> None:
+        self._delivered += 1
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -84,17 +96,36 @@ class Subscription:
             self._queue.get_nowait()
         self._queue.put_nowait(RESYNC)
 
-    async def get(self) -> Item | Resync:
+    async def get(self) -> Queued:
         return await self._queue.get()
 
-    def get_ready(self) -> Item | Resync | None:
+    def get_ready(self) -> Queued | None:
         """The next queued item, or None when nothing is queued yet."""
         try:
             return self._queue.get_nowait()
         except asyncio.QueueEmpty:
             return None
 
+    def watch(self, seconds: float) -> None:
+        """Queues SILENCE once `seconds` have passed with nothing delivered, and again
+        after each such stretch. One timer for the subscription's life, which checks
+        what came meanwhile when it fires, costs far less than a timeout armed and
+        cancelled around every wait of a busy subscriber."""
+        loop = asyncio.get_running_loop()
+        seen = self._delivered
+
+        def check() -> None:
+            nonlocal seen
+            if self._delivered == seen and not self._queue.full():
+                self._queue.put_nowait(SILENCE)
+            seen = self._delivered
+            self._watch = loop.call_later(seconds, check)
+
+        self._watch = loop.call_later(seconds, check)
+
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         self.broker.unsubscribe(self)
 
     def __enter__(self) -> Subscription:

@@ -13,7 +13,15 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from chattree.broker import RESYNC, Event, Item, Notice, NoticeKind, Resync, Subscription
+from chattree.broker import (
+    RESYNC,
+    SILENCE,
+    Event,
+    Notice,
+    NoticeKind,
+    Queued,
+    Subscription,
+)
 from chattree.db.models import Message, Status
 from chattree.errors import NotFound
 from chattree.services.generation.manager import GenerationManager
@@ -22,7 +30,8 @@ from chattree.services.generation.reply import Snapshot
 # How long to wait for the generating process to flush before trusting the row as is
 # (that process may be gone; the sweep will end the row then).
 FLUSH_TIMEOUT = 2.0
-# Silence after which a subscriber checks that the reply is still live.
+# Silence after which a subscriber checks that the reply is still live: a final event
+# lost on its way (a broker that dropped it) must not leave it waiting forever.
 IDLE_CHECK = 10.0
 
 
@@ -46,15 +55,16 @@ async def follow(
 
 async def _follow(manager: GenerationManager, message_id: int) -> AsyncIterator[Event]:
     with manager.broker.subscribe(message_id) as subscription:
-        early: deque[Item | Resync] = deque()
+        early: deque[Queued] = deque()
         client = Client(message_id)
         snap = await snapshot(manager, subscription, early)
         yield client.catch_up(snap)
         if snap.final:
             return
+        subscription.watch(IDLE_CHECK)
         while True:
-            item = early.popleft() if early else await next_item(subscription)
-            if item is IDLE:
+            item = early.popleft() if early else await subscription.get()
+            if item is SILENCE:
                 # Only a lost final event needs catching here: the row tells, without
                 # asking the generating process to flush (every silent subscriber would).
                 snap = await snapshot(manager, subscription, early, flush=False)
@@ -83,7 +93,7 @@ async def _follow(manager: GenerationManager, message_id: int) -> AsyncIterator[
             # Otherwise the row is still behind what the client has: wait for more.
 
 
-def absorb_ready(event: Event, subscription: Subscription, early: deque[Item | Resync]) -> Event:
+def absorb_ready(event: Event, subscription: Subscription, early: deque[Queued]) -> Event:
     """`event` with the consecutive events already queued behind it folded in.
 
     A subscriber that falls behind (a busy process, a slow socket) then sends one
@@ -143,31 +153,10 @@ class Client:
         return event
 
 
-class Idle:
-    """Returned by next_item after a long silence."""
-
-
-IDLE = Idle()
-
-
-async def next_item(subscription: Subscription) -> Item | Resync | Idle:
-    """The next item, or IDLE after a long silence: a final event lost on its way (a
-    broker that dropped it) must not leave the subscriber waiting forever."""
-    # Under load an item is usually queued already: no timer to arm and cancel for it.
-    ready = subscription.get_ready()
-    if ready is not None:
-        return ready
-    try:
-        async with asyncio.timeout(IDLE_CHECK):
-            return await subscription.get()
-    except TimeoutError:
-        return IDLE
-
-
 async def snapshot(
     manager: GenerationManager,
     subscription: Subscription,
-    early: deque[Item | Resync],
+    early: deque[Queued],
     *,
     flush: bool = True,
 ) -> Snapshot:
@@ -188,7 +177,7 @@ def snapshot_of(row: Message) -> Snapshot:
     return Snapshot(row.content, row.reasoning or "", row.seq, row.status, row.error)
 
 
-async def wait_for_flush(subscription: Subscription, early: deque[Item | Resync]) -> bool:
+async def wait_for_flush(subscription: Subscription, early: deque[Queued]) -> bool:
     try:
         async with asyncio.timeout(FLUSH_TIMEOUT):
             while True:

@@ -33,6 +33,7 @@ class Subscription:
         row_id = require_id(message_id, what="message")
         checked = await services.conversations.message(user_id=caller.id, message_id=row_id)
         outlet = OUTLET.get()
+        operation, variables = info.operation, info.variable_values
         first = True
         async for event in follow(services.generations, row_id, checked=checked):
             shared = message_event(event, message_id)
@@ -40,7 +41,7 @@ class Subscription:
                 # Another operation has executed this event as this one would: its
                 # result goes out as text (api/outlets.py).
                 assert shared.shared_results is not None
-                payload = shared.shared_results.payload(info.operation, info.variable_values)
+                payload = shared.shared_results.payload(operation, variables)
                 if payload is not None:
                     if not await outlet.send(payload):
                         return

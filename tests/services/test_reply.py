@@ -1,6 +1,7 @@
 """How a reply batches its tokens into events: text after a quiet spell is published as
 soon as the tokens read with it are in; text that follows within the batching period
-waits for it; a large batch goes out at once."""
+waits for it, and the period grows with the reply's followers; a large batch goes out
+at once."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import asyncio
 
 from chattree.broker import Event, MemoryBroker, Subscription
 from chattree.db.models import Status
-from chattree.services.generation.reply import COALESCE_CHARS, Reply
+from chattree.services.generation.reply import (
+    COALESCE_CHARS,
+    COALESCE_MAX_SECONDS,
+    COALESCE_SECONDS,
+    FOLLOWER_SECONDS,
+    Reply,
+)
 
 WITHIN = 30.0  # seconds: a bound against hanging, never a measure
 
@@ -58,3 +65,28 @@ async def test_finishing_publishes_what_waits_then_the_end() -> None:
         (1, "one two", "thinking", False),
         (2, "", "", True),
     ]
+
+
+async def test_a_reply_with_many_followers_waits_longer_between_events() -> None:
+    broker = MemoryBroker()
+    reply = Reply(message_id=7, broker=broker)
+    assert reply.period == COALESCE_SECONDS  # nobody follows it yet
+    followers = [broker.subscribe(7) for _ in range(1000)]
+    broker.subscribe(8)  # another reply's follower counts for that reply only
+    assert reply.period == 1000 * FOLLOWER_SECONDS > COALESCE_SECONDS
+    before = asyncio.get_running_loop().time()
+    reply.add("first", "")
+    await next_event(followers[0])  # after a quiet spell: at once
+    reply.add(" second", "")
+    assert reply.due is not None
+    assert reply.due >= before + 1000 * FOLLOWER_SECONDS
+    assert (await next_event(followers[0])).delta == " second"
+    assert reply.due is None
+
+
+async def test_the_period_has_a_ceiling_however_many_follow() -> None:
+    broker = MemoryBroker()
+    reply = Reply(message_id=7, broker=broker)
+    for _ in range(int(2 * COALESCE_MAX_SECONDS / FOLLOWER_SECONDS)):
+        broker.subscribe(7)
+    assert reply.period == COALESCE_MAX_SECONDS

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -84,6 +85,13 @@ def test_objects_before_a_malformed_event_are_yielded_before_the_error() -> None
     assert next(chunks) == {"a": 1}
     with pytest.raises(UpstreamError):
         next(chunks)
+
+
+def test_json_that_only_the_standard_parser_takes_is_still_read() -> None:
+    # The fast parser refuses both; a lone surrogate is replaced when stored.
+    [surrogate, nan] = parse(b'data: {"delta": "lone \\ud800"}\n\ndata: {"logprob": NaN}\n\n')
+    assert surrogate == {"delta": "lone \ud800"}
+    assert math.isnan(nan["logprob"])
 
 
 @pytest.mark.parametrize("data", [b"{not json", b"[1, 2]", b'"text"'])

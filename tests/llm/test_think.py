@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chattree.llm import ThinkSplitter, split_think
+from chattree.llm.think import CLOSE, OPEN, partial_tag_length
 
 
 def feed_all(chunks: list[str]) -> tuple[str, str]:
@@ -78,3 +81,12 @@ def test_an_unclosed_think_makes_everything_after_it_reasoning() -> None:
 def test_split_think_splits_a_whole_answer() -> None:
     assert split_think("<think>hmm</think>\n\n  Paris trip  ") == ("Paris trip  ", "hmm")
     assert split_think("No reasoning") == ("No reasoning", "")
+
+
+@given(st.text(alphabet="<th/ink>x", max_size=12), st.sampled_from([OPEN, CLOSE]))
+def test_the_held_back_length_is_the_longest_tag_start_at_the_end(text: str, tag: str) -> None:
+    longest = max(
+        (n for n in range(1, min(len(tag) - 1, len(text)) + 1) if text.endswith(tag[:n])),
+        default=0,
+    )
+    assert partial_tag_length(text, tag) == longest

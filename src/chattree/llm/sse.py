@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from chattree.errors import UpstreamError
 
 DONE = "[DONE]"
@@ -115,9 +117,14 @@ class SSEParser:
 def parse_chunk(data: str) -> dict[str, Any]:
     """One event's JSON object; an error object from upstream becomes UpstreamError."""
     try:
-        chunk = json.loads(data)
-    except ValueError:
-        chunk = None
+        chunk = orjson.loads(data)  # one per token: the fast parser first
+    except orjson.JSONDecodeError:
+        # What only the standard parser takes: an escaped lone surrogate (stored as
+        # U+FFFD later), NaN, integers past 64 bits.
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            chunk = None
     if not isinstance(chunk, dict):
         raise UpstreamError(f"model server sent a malformed chunk: {shorten(data, 120)!r}")
     message = error_message(chunk)

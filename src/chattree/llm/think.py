@@ -13,11 +13,12 @@ CLOSE = "</think>"
 
 
 def partial_tag_length(text: str, tag: str) -> int:
-    """How many trailing characters of `text` could be the start of `tag`."""
-    for length in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:length]):
-            return length
-    return 0
+    """How many trailing characters of `text` could be the start of `tag`, a tag whose
+    only "<" is its first character: so only the last "<" can start a partial one."""
+    start = text.rfind("<", max(len(text) - len(tag) + 1, 0))
+    if start < 0 or not tag.startswith(text[start:]):
+        return 0
+    return len(text) - start
 
 
 class ThinkSplitter:

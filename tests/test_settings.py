@@ -332,9 +332,8 @@ def test_registrations_per_hour_defaults_to_30_and_must_be_positive() -> None:
 def test_the_context_window_defaults_to_8192_tokens_with_1024_kept_for_the_reply() -> None:
     settings = Settings.from_env({})
     assert (settings.model_context_tokens, settings.model_reply_tokens) == (8192, 1024)
-    assert settings.prompt_budget == 8192 - 1024
     custom = Settings.from_env({"MODEL_CONTEXT_TOKENS": "32768", "MODEL_REPLY_TOKENS": "4096"})
-    assert custom.prompt_budget == 32768 - 4096
+    assert (custom.model_context_tokens, custom.model_reply_tokens) == (32768, 4096)
 
 
 @pytest.mark.parametrize(

@@ -172,11 +172,6 @@ class Settings:
             )
         return settings
 
-    @property
-    def prompt_budget(self) -> int:
-        """Estimated tokens a request may send the model: the window less the reply's room."""
-        return self.model_context_tokens - self.model_reply_tokens
-
     def sqlite_path(self) -> Path | None:
         """The database file when DB_URL is SQLite on disk, else None."""
         url = make_url(self.db_url)

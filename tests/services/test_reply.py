@@ -76,12 +76,20 @@ async def test_a_reply_with_many_followers_waits_longer_between_events() -> None
     assert reply.period == 1000 * FOLLOWER_SECONDS > COALESCE_SECONDS
     before = asyncio.get_running_loop().time()
     reply.add("first", "")
-    await next_event(followers[0])  # after a quiet spell: at once
+    reply.publish_pending()  # as after a quiet spell; no time passes before the next
     reply.add(" second", "")
     assert reply.due is not None
     assert reply.due >= before + 1000 * FOLLOWER_SECONDS
-    assert (await next_event(followers[0])).delta == " second"
+    assert [(await next_event(followers[0])).delta for _ in range(2)] == ["first", " second"]
     assert reply.due is None
+
+
+async def test_up_to_a_few_hundred_followers_keep_the_shortest_period() -> None:
+    broker = MemoryBroker()
+    reply = Reply(message_id=7, broker=broker)
+    for _ in range(100):
+        broker.subscribe(7)
+    assert reply.period == COALESCE_SECONDS
 
 
 async def test_the_period_has_a_ceiling_however_many_follow() -> None:

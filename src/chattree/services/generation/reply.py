@@ -59,6 +59,7 @@ class Reply:
         self._pending_reasoning: list[str] = []
         self._pending_chars = 0
         self._timer: asyncio.Handle | None = None
+        self._due: float | None = None
         self._published_at = -COALESCE_MAX_SECONDS  # the event loop's clock
 
     def snapshot(self) -> Snapshot:
@@ -74,7 +75,7 @@ class Reply:
     def due(self) -> float | None:
         """When waiting text is published, on the event loop's clock: None unless text
         waits for the end of a period."""
-        return self._timer.when() if isinstance(self._timer, asyncio.TimerHandle) else None
+        return self._due
 
     def add(self, content: str, reasoning: str) -> None:
         """Queues text from the model; it is published within one `period`."""
@@ -96,11 +97,13 @@ class Reply:
             self._timer = loop.call_soon(self.publish_pending)
         else:
             self._timer = loop.call_later(wait, self.publish_pending)
+            self._due = loop.time() + wait
 
     def publish_pending(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+            self._due = None
         content, reasoning = self._take_pending()
         if content or reasoning:
             self._published_at = asyncio.get_running_loop().time()

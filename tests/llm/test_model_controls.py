@@ -56,6 +56,8 @@ async def test_usage_is_passed_on_last_and_is_absent_when_the_server_sends_none(
         {"prompt_tokens": "3", "completion_tokens": 1},
         {"prompt_tokens": -1, "completion_tokens": 1},
         {"prompt_tokens": True, "completion_tokens": 1},
+        {"prompt_tokens": 2**63, "completion_tokens": 1},
+        {"prompt_tokens": 3, "completion_tokens": 2**31},
     ],
 )
 def test_usage_that_is_missing_or_not_counts_is_no_usage(usage: object) -> None:

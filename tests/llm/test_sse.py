@@ -94,7 +94,9 @@ def test_json_that_only_the_standard_parser_takes_is_still_read() -> None:
     assert math.isnan(nan["logprob"])
 
 
-@pytest.mark.parametrize("data", [b"{not json", b"[1, 2]", b'"text"'])
+@pytest.mark.parametrize(
+    "data", [b"{not json", b"[1, 2]", b'"text"', b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"]
+)
 def test_a_malformed_chunk_raises_upstream_error(data: bytes) -> None:
     with pytest.raises(UpstreamError, match="model server sent a malformed chunk"):
         parse(b"data: " + data + b"\n\n")

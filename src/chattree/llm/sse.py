@@ -119,11 +119,12 @@ def parse_chunk(data: str) -> dict[str, Any]:
     try:
         chunk = orjson.loads(data)  # one per token: the fast parser first
     except orjson.JSONDecodeError:
-        # What only the standard parser takes: an escaped lone surrogate (stored as
-        # U+FFFD later), NaN, integers past 64 bits.
+        # What only the standard parser takes: a lone surrogate (stored as U+FFFD
+        # later), NaN and Infinity, numbers past a double's range. (orjson reads an
+        # integer past 64 bits as a float, which no count accepts.)
         try:
             chunk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than either parser goes
             chunk = None
     if not isinstance(chunk, dict):
         raise UpstreamError(f"model server sent a malformed chunk: {shorten(data, 120)!r}")

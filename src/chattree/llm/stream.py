@@ -19,6 +19,7 @@ from chattree.llm.text import replace_unstorable
 from chattree.llm.think import ThinkSplitter
 
 CUT_STREAM = "model server closed the stream before finishing"
+MAX_COUNT = 2**31 - 1  # tokens in one reported count
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,7 @@ def read_usage(chunk: dict[str, Any]) -> Usage | None:
     """The usage a chunk carries: OpenAI sends it on a last chunk without choices when
     asked (stream_options.include_usage), llama.cpp on the finishing chunk, vLLM with
     continuous usage stats on every chunk (the last one counts). Counts that are missing
-    or not whole numbers are no usage at all: nothing is made up."""
+    or not whole numbers, or past any reply's size, are no usage at all: nothing is made up."""
     usage = chunk.get("usage")
     if not isinstance(usage, dict):
         return None
@@ -129,4 +130,6 @@ def read_usage(chunk: dict[str, Any]) -> Usage | None:
 
 
 def is_count(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """A whole number of tokens that a reply could have: none comes near MAX_COUNT, and
+    sums of counts this size stay far within the 64-bit columns that hold them."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
